@@ -1,0 +1,141 @@
+"""The ``kanbio`` command line: one sub-command per pipeline stage.
+
+Bad input ends with one line on stderr (``kanbio: error: <file>: record '<id>': <problem>``) and
+exit status 2; nothing half-written is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from kanbio import __version__
+from kanbio.errors import InputError
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {}
+
+
+def command(name: str, help: str):
+    """Register ``add_arguments`` for a sub-command; the decorated function runs it."""
+
+    def wrap(add_arguments: Callable[[argparse.ArgumentParser], None]):
+        def register(run: Callable[[argparse.Namespace], int | None]):
+            COMMANDS[name] = (help, add_arguments, run)
+            return run
+
+        return register
+
+    return wrap
+
+
+# ------------------------------------------------------------------------------------- prepare
+
+
+def _prepare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML config (with --dataset)")
+    p.add_argument("--dataset", help="dataset name in the config")
+    p.add_argument("--fasta", nargs="+", help="FASTA file(s), '#'-marked or with --sites")
+    p.add_argument("--sites", nargs="+", help="site table(s): protein_id, position[, label]")
+    p.add_argument("--positives", nargs="+", help="pre-cut positive window FASTA(s)")
+    p.add_argument("--negatives", nargs="+", help="pre-cut negative window FASTA(s)")
+    p.add_argument("--test-fasta", nargs="+", help="FASTA(s) of a predefined test set")
+    p.add_argument("--test-sites", nargs="+")
+    p.add_argument("--test-positives", nargs="+")
+    p.add_argument("--test-negatives", nargs="+")
+    p.add_argument("--residues", help="candidate residues, e.g. ST or K")
+    p.add_argument("--half-width", type=int, help="window half width h (length 2h+1; default 16)")
+    p.add_argument("--split", choices=["protein", "homology"], help="split method")
+    p.add_argument("--identity", type=float, help="MMseqs2 identity threshold (homology split)")
+    p.add_argument("--seed", type=int, help="split seed")
+    p.add_argument("--strict", action="store_true", help="any bad record is fatal")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, help="output folder")
+
+
+@command("prepare", "FASTA + sites -> split windows table (windows.tsv.gz, summary.json)")(
+    _prepare_args)
+def run_prepare(args: argparse.Namespace) -> int:
+    from kanbio import config as cfg
+    from kanbio.prepare import prepare
+
+    flags = {k: getattr(args, k) for k in ("fasta", "sites", "positives", "negatives",
+                                           "test_fasta", "test_sites", "test_positives",
+                                           "test_negatives", "residues", "half_width")}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if args.config:
+        config = cfg.load(args.config)
+        if not args.dataset:
+            raise InputError("--dataset is required with --config", path=args.config)
+        cfg.dataset(config, args.dataset, args.config)  # a clear error for an unknown name
+        config["datasets"][args.dataset].update(flags)
+    else:
+        if "residues" not in flags:
+            raise InputError("--residues is required without --config")
+        config = {"datasets": {args.dataset or "dataset": flags}}
+        args.dataset = args.dataset or "dataset"
+    if args.strict:
+        config["datasets"][args.dataset]["strict"] = True
+    split = {k: v for k, v in (("method", args.split), ("identity", args.identity),
+                               ("seed", args.seed)) if v is not None}
+    if split:
+        config["datasets"][args.dataset]["split"] = {
+            **config["datasets"][args.dataset].get("split", {}), **split}
+    cfg.validate(config, args.config or "command line")
+    ds = cfg.dataset(config, args.dataset, args.config or "command line")
+    summary = prepare(ds, args.out, args.dataset, threads=args.threads)
+    dropped = ", ".join(f"{k} {v}" for k, v in summary["dropped"].items()) or "none"
+    print(f"{args.dataset}: {summary['proteins']} proteins, {summary['candidates']} candidates "
+          f"({summary['positives']} positive, {summary['negatives']} negative); dropped: "
+          f"{dropped}; written to {args.out}", file=sys.stderr)
+    return 0
+
+
+# ------------------------------------------------------------------------------------ synthetic
+
+
+def _synthetic_args(p: argparse.ArgumentParser) -> None:
+    from kanbio import synthetic
+
+    synthetic.add_arguments(p)
+
+
+@command("synthetic", "write a synthetic proteome with planted motifs")(_synthetic_args)
+def run_synthetic(args: argparse.Namespace) -> int:
+    from kanbio import synthetic
+
+    return synthetic.run(args) or 0
+
+
+# ---------------------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kanbio", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"kanbio {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, add_arguments, run) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        add_arguments(p)
+        p.set_defaults(func=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``kanbio`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except InputError as err:
+        print(f"kanbio: error: {err}", file=sys.stderr)
+        return 2
+    except (OSError, MemoryError) as err:
+        print(f"kanbio: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("kanbio: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

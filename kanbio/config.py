@@ -1,0 +1,84 @@
+"""Configuration: YAML loading, schema validation with errors that name the key, defaults."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+from kanbio.errors import InputError
+
+SPLIT_DEFAULTS = {"method": "protein", "fractions": [0.7, 0.15, 0.15], "seed": 0,
+                  "identity": 0.3, "coverage": 0.8}
+
+
+def schema() -> dict:
+    """The configuration JSON schema (also used by the Snakefile's ``validate``)."""
+    text = resources.files("kanbio").joinpath("data/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _allowed_keys(sch: dict, root: dict) -> list[str]:
+    if "$ref" in sch:
+        sch = root["definitions"][sch["$ref"].split("/")[-1]]
+    return sorted(sch.get("properties", {}))
+
+
+def validate(config: dict, path: str = "config") -> dict:
+    """Validate ``config`` against the schema; raise one InputError naming the first bad key."""
+    sch = schema()
+    validator = jsonschema.Draft202012Validator(sch)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(e.path)))
+    if not errors:
+        return config
+    err = errors[0]
+    where = ".".join(str(p) for p in err.path) or "top level"
+    if err.validator == "additionalProperties":
+        allowed = _allowed_keys(err.schema, sch)
+        unknown = sorted(set(err.instance) - set(allowed))
+        hint = difflib.get_close_matches(unknown[0], allowed, n=1)
+        tip = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(allowed)})"
+        raise InputError(f"unknown config key '{unknown[0]}' in {where}{tip}", path=path)
+    if err.validator == "required":
+        raise InputError(f"{err.message} in {where}", path=path)
+    raise InputError(f"config key '{where}': {err.message}", path=path)
+
+
+def load(path: str | os.PathLike) -> dict:
+    """Read and validate a YAML config file."""
+    path = str(path)
+    if not os.path.exists(path):
+        raise InputError("config file not found", path=path)
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise InputError(f"invalid YAML ({getattr(err, 'problem', err)})", path=path,
+                         line=None if mark is None else mark.line + 1) from None
+    if not isinstance(config, dict):
+        raise InputError("config must be a YAML mapping", path=path)
+    return validate(config, path)
+
+
+def dataset(config: dict, name: str, path: str = "config") -> dict[str, Any]:
+    """One dataset's settings with global defaults (half_width, strict, split) filled in."""
+    datasets = config.get("datasets", {})
+    if name not in datasets:
+        raise InputError(f"no dataset '{name}' (configured: {', '.join(sorted(datasets))})",
+                         path=path)
+    ds = copy.deepcopy(datasets[name])
+    ds.setdefault("half_width", config.get("half_width", 16))
+    ds.setdefault("strict", config.get("strict", False))
+    ds["split"] = {**SPLIT_DEFAULTS, **config.get("split", {}), **ds.get("split", {})}
+    ds["residues"] = ds["residues"].upper()
+    for key in ("fasta", "sites", "positives", "negatives",
+                "test_fasta", "test_sites", "test_positives", "test_negatives"):
+        if isinstance(ds.get(key), str):
+            ds[key] = [ds[key]]
+    return ds

@@ -1,0 +1,381 @@
+"""Readers for the three site formats (Bio.SeqIO's FASTA parser underneath) and FASTA writing.
+
+1. ``#``-marked FASTA: a ``#`` right after each positive residue.
+2. FASTA + a site table (TSV/CSV, columns ``protein_id, position`` 1-based, optional ``label``).
+3. Pre-cut window FASTA: one window per record, centre = candidate residue; positives and
+   negatives in separate files.
+
+Whole-file problems (empty, binary, no FASTA header, missing path, wrong window length) are always
+fatal. Record problems are dropped and counted by reason, or fatal with ``strict=True``.
+Every error is a :class:`kanbio.errors.InputError` naming file, record, line and problem.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+from pathlib import Path
+
+from Bio.SeqIO.FastaIO import SimpleFastaParser
+
+from kanbio.alphabet import normalise
+from kanbio.errors import InputError
+
+
+@dataclass(frozen=True)
+class Protein:
+    """A protein with its positive sites (1-based) and, optionally, an explicit negative list."""
+
+    id: str
+    seq: str
+    sites: tuple[int, ...] = ()
+    negatives: tuple[int, ...] | None = None  # None: every unmarked candidate is a negative
+
+
+@dataclass(frozen=True)
+class Window:
+    """A pre-cut window (format 3)."""
+
+    protein_id: str
+    position: int  # 1-based position of the centre in its protein, 0 if unknown
+    window: str
+    label: int
+
+
+@dataclass
+class ReadReport:
+    """What a reader kept, normalised and dropped."""
+
+    records: int = 0
+    letters_normalised: Counter = field(default_factory=Counter)
+    dropped: Counter = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+
+    def drop(self, err: InputError, reason: str, strict: bool, count: int = 1) -> None:
+        """Record a record-level problem: raise when strict, else count it."""
+        if strict:
+            raise err
+        self.dropped[reason] += count
+        if len(self.warnings) < 20:
+            self.warnings.append(str(err))
+
+    def merge(self, other: ReadReport) -> None:
+        self.records += other.records
+        self.letters_normalised.update(other.letters_normalised)
+        self.dropped.update(other.dropped)
+        self.warnings.extend(other.warnings[: max(0, 20 - len(self.warnings))])
+
+
+# ---------------------------------------------------------------------------------------- FASTA
+
+
+def open_text(path: str | os.PathLike) -> io.TextIOBase:
+    """Open a text file, gzip-compressed or not, rejecting missing, empty and binary files."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", path=str(p))
+    if p.is_dir():
+        raise InputError("is a directory, expected a file", path=str(p))
+    with open(p, "rb") as fh:
+        head = fh.read(2)
+    raw = gzip.open(p, "rb") if head == b"\x1f\x8b" else open(p, "rb")
+    try:
+        sample = raw.read(65536)
+    except (OSError, EOFError) as err:
+        raw.close()
+        raise InputError(f"unreadable gzip data ({err})", path=str(p)) from None
+    raw.seek(0)
+    if not sample.strip():
+        raw.close()
+        raise InputError("empty file", path=str(p))
+    if b"\x00" in sample:
+        raw.close()
+        raise InputError("binary data, not a text file", path=str(p))
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(sample) - 4:  # not just a multi-byte char cut by the sample end
+            raw.close()
+            raise InputError("binary or non-UTF-8 data, not a text file", path=str(p)) from None
+    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline=None)
+
+
+class _LineCounter:
+    """Wrap a text handle: remember each header's line and the first inner blank per record.
+
+    Bio.SeqIO silently deletes spaces inside sequence lines; a space there is a data error, so
+    it is noted here before the parser sees the line.
+    """
+
+    def __init__(self, handle: io.TextIOBase) -> None:
+        self.handle = handle
+        self.line = 0
+        self.headers: list[int] = []
+        self.blank_in: dict[int, int] = {}  # record index -> line of its first inner blank
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.handle:
+            self.line += 1
+            if line.startswith(">"):
+                self.headers.append(self.line)
+            elif self.headers and len(self.headers) - 1 not in self.blank_in:
+                if any(c in line.strip() for c in " \t\v\f"):
+                    self.blank_in[len(self.headers) - 1] = self.line
+            yield line
+
+
+class FastaRecord(NamedTuple):
+    id: str
+    seq: str  # raw: letters as in the file, line breaks removed
+    line: int  # line of the header
+    blank_line: int | None  # line of the first whitespace inside a sequence line, if any
+
+
+def iter_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
+    """Yield the records of a FASTA file (gzip or plain) with their line numbers."""
+    with open_text(path) as handle:
+        try:
+            first = next(line for line in handle if line.strip())
+        except UnicodeDecodeError:
+            raise InputError("binary or non-UTF-8 data, not a text file", path=str(path)) from None
+        if not first.startswith(">"):
+            raise InputError("no FASTA header: first non-blank line does not start with '>'",
+                             path=str(path), line=1)
+        handle.seek(0)
+        counter = _LineCounter(handle)
+        try:
+            for i, (title, seq) in enumerate(SimpleFastaParser(counter)):
+                rid = title.split(None, 1)[0] if title.strip() else ""
+                if not rid:
+                    raise InputError("empty FASTA header", path=str(path), line=counter.headers[i])
+                yield FastaRecord(rid, seq, counter.headers[i], counter.blank_in.get(i))
+        except UnicodeDecodeError:
+            raise InputError("binary or non-UTF-8 data", path=str(path), line=counter.line) from None
+
+
+def _clean(seq: str, path: str, rid: str, line: int, blank_line: int | None = None
+           ) -> tuple[str, Counter]:
+    if blank_line is not None:
+        raise InputError("whitespace inside the sequence", path, rid, blank_line)
+    try:
+        return normalise(seq)
+    except ValueError as err:
+        raise InputError(f"sequence has {err}", path=path, record=rid, line=line) from None
+
+
+def read_marked_fasta(
+    path: str | os.PathLike, residues: str, strict: bool = False
+) -> tuple[list[Protein], ReadReport]:
+    """Read a ``#``-marked FASTA (format 1): a ``#`` follows each positive residue."""
+    path = str(path)
+    report = ReadReport()
+    proteins: list[Protein] = []
+    seen: set[str] = set()
+    for rid, raw, line, blank in iter_fasta(path):
+        report.records += 1
+        if rid in seen:
+            report.drop(InputError("duplicate protein id", path, rid, line), "duplicate_id", strict)
+            continue
+        if raw.startswith("#") or "##" in raw:
+            where = "at the sequence start" if raw.startswith("#") else "doubled ('##')"
+            report.drop(InputError(f"site mark '#' {where}", path, rid, line), "malformed_mark",
+                        strict)
+            continue
+        parts = raw.split("#")
+        plain = "".join(parts)
+        try:
+            seq, mapped = _clean(plain, path, rid, line, blank)
+        except InputError as err:
+            report.drop(err, "invalid_character", strict)
+            continue
+        # a '#' after the final residue and an end '*' both are fine
+        ends = [sum(len(p) for p in parts[: i + 1]) for i in range(len(parts) - 1)]
+        sites = _check_sites(ends, seq, residues, path, rid, line, report, strict)
+        if sites is None:
+            continue
+        seen.add(rid)
+        report.letters_normalised.update(mapped)
+        proteins.append(Protein(rid, seq, tuple(sites)))
+    return proteins, report
+
+
+def _check_sites(
+    positions: list[int], seq: str, residues: str, path: str, rid: str, line: int,
+    report: ReadReport, strict: bool,
+) -> list[int] | None:
+    """Validate 1-based site positions; drop (or raise on) bad ones. None drops the record."""
+    kept = []
+    for pos in sorted(set(positions)):
+        if pos < 1 or pos > len(seq):
+            err = InputError(f"site position {pos} outside the sequence (length {len(seq)})",
+                             path, rid, line)
+            report.drop(err, "site_out_of_range", strict)
+            continue
+        if seq[pos - 1] not in residues:
+            err = InputError(f"site at position {pos} is on '{seq[pos - 1]}', not on a target "
+                             f"residue ({residues})", path, rid, line)
+            report.drop(err, "site_on_non_target_residue", strict)
+            continue
+        kept.append(pos)
+    return kept
+
+
+def read_fasta(
+    path: str | os.PathLike, strict: bool = False
+) -> tuple[dict[str, tuple[str, int]], ReadReport]:
+    """Read a plain FASTA into ``{id: (clean_sequence, header_line)}``."""
+    path = str(path)
+    report = ReadReport()
+    out: dict[str, tuple[str, int]] = {}
+    for rid, raw, line, blank in iter_fasta(path):
+        report.records += 1
+        if rid in out:
+            report.drop(InputError("duplicate protein id", path, rid, line), "duplicate_id", strict)
+            continue
+        if "#" in raw:
+            err = InputError("unexpected '#' mark in a FASTA read with a site table", path, rid, line)
+            report.drop(err, "invalid_character", strict)
+            continue
+        try:
+            seq, mapped = _clean(raw, path, rid, line, blank)
+        except InputError as err:
+            report.drop(err, "invalid_character", strict)
+            continue
+        report.letters_normalised.update(mapped)
+        out[rid] = (seq, line)
+    return out, report
+
+
+_ACCESSION = re.compile(r"^(?:sp|tr)\|([^|]+)\|")
+
+
+def _accession(rid: str) -> str:
+    m = _ACCESSION.match(rid)
+    return m.group(1) if m else rid
+
+
+def read_site_table(path: str | os.PathLike) -> list[tuple[str, int, int, int]]:
+    """Read ``protein_id, position[, label]`` rows as ``(id, position, label, line)``.
+
+    Delimiter: tab for .tsv (and by sniffing), comma for .csv. A header row is required.
+    """
+    path = str(path)
+    with open_text(path) as handle:
+        text = handle.read()
+    delim = "\t" if "\t" in text.splitlines()[0] else ","
+    rows = csv.reader(io.StringIO(text), delimiter=delim)
+    header = [h.strip().lower() for h in next(rows)]
+    aliases = {"protein_id": ("protein_id", "protein", "accession", "id"),
+               "position": ("position", "site", "pos")}
+    cols = {}
+    for key, names in aliases.items():
+        found = [i for i, h in enumerate(header) if h in names]
+        if not found:
+            raise InputError(f"site table header lacks a '{key}' column (found: {header})",
+                             path=path, line=1)
+        cols[key] = found[0]
+    label_col = header.index("label") if "label" in header else None
+    out = []
+    for n, row in enumerate(rows, start=2):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            rid = row[cols["protein_id"]].strip()
+            pos = int(row[cols["position"]])
+            label = 1 if label_col is None else int(row[label_col])
+        except (IndexError, ValueError):
+            raise InputError(f"malformed site row {row!r}", path=path, line=n) from None
+        if label not in (0, 1):
+            raise InputError(f"label must be 0 or 1, got {label}", path=path, record=rid, line=n)
+        out.append((rid, pos, label, n))
+    return out
+
+
+def read_fasta_with_sites(
+    fasta: str | os.PathLike, sites: str | os.PathLike, residues: str, strict: bool = False
+) -> tuple[list[Protein], ReadReport]:
+    """Read format 2: FASTA + site table. Ids match exactly or by UniProt accession (``sp|ACC|..``).
+
+    With a ``label`` column holding zeros, the negatives are exactly the rows labelled 0.
+    """
+    seqs, report = read_fasta(fasta, strict)
+    by_acc = {}
+    for rid in seqs:
+        by_acc.setdefault(_accession(rid), rid)
+    pos: dict[str, list[int]] = {}
+    neg: dict[str, list[int]] = {}
+    explicit_neg = False
+    for rid, p, label, line in read_site_table(sites):
+        key = rid if rid in seqs else by_acc.get(_accession(rid))
+        if key is None:
+            err = InputError("protein id not found in the FASTA", str(sites), rid, line)
+            report.drop(err, "site_protein_not_found", strict)
+            continue
+        (pos if label else neg).setdefault(key, []).append(p)
+        explicit_neg |= label == 0
+    proteins = []
+    for rid, (seq, line) in seqs.items():
+        kept = _check_sites(pos.get(rid, []), seq, residues, str(fasta), rid, line, report, strict)
+        negs = None
+        if explicit_neg:
+            negs = _check_sites(neg.get(rid, []), seq, residues, str(fasta), rid, line, report,
+                                strict)
+            negs = tuple(sorted(set(negs) - set(kept)))
+        proteins.append(Protein(rid, seq, tuple(kept), negs))
+    return proteins, report
+
+
+def read_window_fasta(
+    path: str | os.PathLike, label: int, residues: str, half_width: int, strict: bool = False
+) -> tuple[list[Window], ReadReport]:
+    """Read pre-cut windows (format 3). ``-`` is padding (mapped to ``X``).
+
+    Headers like ``sp|ACC|-|POS`` give protein id ``ACC`` and position ``POS``; otherwise the whole
+    id is kept and the position is 0. A window of the wrong length is always fatal (it means the
+    configured half_width does not fit the file); an off-centre residue is a record problem.
+    """
+    path = str(path)
+    length = 2 * half_width + 1
+    report = ReadReport()
+    out = []
+    for rid, raw, line, blank in iter_fasta(path):
+        report.records += 1
+        if len(raw) != length:
+            raise InputError(f"window has length {len(raw)}, expected {length} "
+                             f"(half_width {half_width})", path, rid, line)
+        try:
+            win, mapped = _clean(raw.replace("-", "X"), path, rid, line, blank)
+        except InputError as err:
+            report.drop(err, "invalid_character", strict)
+            continue
+        if win[half_width] not in residues:
+            err = InputError(f"window centre is '{win[half_width]}', not a target residue "
+                             f"({residues})", path, rid, line)
+            report.drop(err, "centre_not_target", strict)
+            continue
+        fields = rid.split("|")
+        pid, pos = rid, 0
+        if len(fields) >= 3 and fields[-1].isdigit():
+            pid, pos = (fields[1] or rid), int(fields[-1])
+        report.letters_normalised.update(mapped)
+        out.append(Window(pid, pos, win, label))
+    return out, report
+
+
+def write_fasta(records: list[tuple[str, str]], path: str | os.PathLike, width: int = 0) -> None:
+    """Write ``(id, sequence)`` records (one line per sequence unless ``width`` > 0)."""
+    with open(path, "w") as fh:
+        for rid, seq in records:
+            fh.write(f">{rid}\n")
+            if width:
+                for i in range(0, len(seq), width):
+                    fh.write(seq[i : i + width] + "\n")
+            else:
+                fh.write(seq + "\n")

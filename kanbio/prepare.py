@@ -1,0 +1,157 @@
+"""Dataset preparation: inputs -> labelled, split, deduplicated windows table + summary.
+
+Writes ``windows.tsv.gz`` (``protein_id, position, residue, window, label, split``) and
+``summary.json``; both appear together or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kanbio import split as splitting
+from kanbio.errors import InputError
+from kanbio.io import (
+    Protein,
+    ReadReport,
+    read_fasta_with_sites,
+    read_marked_fasta,
+    read_window_fasta,
+)
+from kanbio.output import atomic_path, json_text, read_table, table_text, write_text
+from kanbio.windows import WINDOW_COLUMNS, extract
+
+SPLITS = ("train", "val", "test")
+
+
+def _read_side(ds: dict, prefix: str, report: ReadReport) -> tuple[pd.DataFrame, dict[str, str],
+                                                                   str]:
+    """Read one side (``""`` or ``"test_"``) of a dataset into a windows frame + sequences."""
+    res, h, strict = ds["residues"], ds["half_width"], ds["strict"]
+    pos, neg = ds.get(prefix + "positives"), ds.get(prefix + "negatives")
+    fastas, sites = ds.get(prefix + "fasta"), ds.get(prefix + "sites")
+    if pos or neg:
+        rows = []
+        for paths, label in ((pos or [], 1), (neg or [], 0)):
+            for path in paths:
+                wins, rep = read_window_fasta(path, label, res, h, strict)
+                report.merge(rep)
+                rows += [(w.protein_id, w.position, w.window[h], w.window, w.label) for w in wins]
+        return pd.DataFrame(rows, columns=WINDOW_COLUMNS), {}, "windows"
+    if not fastas:
+        raise InputError(f"dataset needs '{prefix}fasta' or '{prefix}positives'/'{prefix}negatives'")
+    if sites and len(sites) != len(fastas):
+        raise InputError(f"'{prefix}sites' must list one site table per '{prefix}fasta' file")
+    proteins: list[Protein] = []
+    seen: set[str] = set()
+    for i, fasta in enumerate(fastas):
+        if sites:
+            prots, rep = read_fasta_with_sites(fasta, sites[i], res, strict)
+        else:
+            prots, rep = read_marked_fasta(fasta, res, strict)
+        report.merge(rep)
+        for p in prots:
+            if p.id in seen:
+                report.drop(InputError("duplicate protein id across input files", fasta, p.id),
+                            "duplicate_id", strict)
+                continue
+            seen.add(p.id)
+            proteins.append(p)
+    fmt = "fasta+sites" if sites else "marked_fasta"
+    return extract(proteins, res, h).to_frame(), {p.id: p.seq for p in proteins}, fmt
+
+
+def build(ds: dict, threads: int = 1) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read, cut, split and deduplicate one dataset; return ``(table, summary)``."""
+    report = ReadReport()
+    train, seqs, fmt = _read_side(ds, "", report)
+    sp = ds["split"]
+    test = None
+    if any(ds.get(k) for k in ("test_fasta", "test_positives", "test_negatives")):
+        test, test_seqs, _ = _read_side(ds, "test_", report)
+        overlap = set(train.protein_id) & set(test.protein_id)
+        if overlap:
+            n = int(train.protein_id.isin(overlap).sum())
+            report.dropped["protein_in_train_and_test"] += n
+            train = train[~train.protein_id.isin(overlap)]
+        seqs = {**seqs, **test_seqs}
+    table = pd.concat([train, test], ignore_index=True) if test is not None else train
+    if table.empty:
+        raise InputError("no candidate windows: no usable record has a target residue "
+                         f"({ds['residues']})")
+    summary: dict[str, Any] = {
+        "format": fmt,
+        "residues": ds["residues"],
+        "half_width": ds["half_width"],
+        "window_length": 2 * ds["half_width"] + 1,
+        "proteins": int(table.protein_id.nunique()) if not seqs else len(seqs),
+        "proteins_with_candidates": int(table.protein_id.nunique()),
+        "candidates": len(table),
+        "positives": int(table.label.sum()),
+        "negatives": int((table.label == 0).sum()),
+        "records_read": report.records,
+        "letters_normalised": dict(sorted(report.letters_normalised.items())),
+        "dropped": dict(sorted(report.dropped.items())),
+        "warnings": report.warnings,
+    }
+    fr = tuple(sp["fractions"])
+    if test is not None:
+        val_fraction = fr[1] / (fr[0] + fr[1])
+        mapping = splitting.predefined_split(table, set(test.protein_id), val_fraction, sp["seed"])
+        summary["split_method"] = "predefined test set, validation carved by protein"
+    elif sp["method"] == "homology":
+        if not seqs:
+            raise InputError("homology split needs full protein sequences, not pre-cut windows")
+        mapping = splitting.homology_split(table, seqs, fr, sp["seed"], identity=sp["identity"],
+                                           coverage=sp["coverage"], threads=threads)
+        summary["split_method"] = (f"homology (MMseqs2 clusters, identity {sp['identity']}, "
+                                   f"coverage {sp['coverage']})")
+    else:
+        mapping = splitting.protein_split(table, fr, sp["seed"])
+        summary["split_method"] = "protein"
+    table, split_report = splitting.assign_splits(table, mapping)
+    summary.update(split_report)
+    summary["splits"] = {
+        s: {"proteins": int(t.protein_id.nunique()), "windows": len(t),
+            "positives": int(t.label.sum()), "negatives": int((t.label == 0).sum())}
+        for s in SPLITS for t in [table[table.split == s]]
+    }
+    order = np.argsort(table.split.map({s: i for i, s in enumerate(SPLITS)}).to_numpy(),
+                       kind="stable")
+    table = table.iloc[order].reset_index(drop=True)
+    return table[[*WINDOW_COLUMNS, "split"]], summary
+
+
+def write(table: pd.DataFrame, summary: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``windows.tsv.gz`` and ``summary.json``: both or neither."""
+    out = Path(out_dir)
+    win_path, sum_path = out / "windows.tsv.gz", out / "summary.json"
+    with atomic_path(sum_path) as tmp_sum:
+        Path(tmp_sum).write_text(json_text(summary))
+        write_text(table_text(table), win_path)
+    return win_path, sum_path
+
+
+def prepare(ds: dict, out_dir: str | os.PathLike, name: str = "", threads: int = 1) -> dict:
+    """Build one dataset and write it to ``out_dir``; return the summary."""
+    table, summary = build(ds, threads)
+    summary = {"dataset": name, **summary}
+    write(table, summary, out_dir)
+    return summary
+
+
+def read_windows(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a windows table, checking its columns."""
+    if not Path(path).exists():
+        raise InputError("windows table not found", path=str(path))
+    table = read_table(path)
+    missing = [c for c in [*WINDOW_COLUMNS, "split"] if c not in table.columns]
+    if missing:
+        raise InputError(f"windows table lacks columns {missing}", path=str(path))
+    table["protein_id"] = table["protein_id"].astype(str)
+    return table
+
