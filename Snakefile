@@ -5,14 +5,24 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-configfile: "config/config.yaml"
+# The demo study unless --configfile names another (config files given on the command line
+# would otherwise be merged into the default one, mixing their datasets).
+if "datasets" not in config:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
+
+
+localrules:
+    all,
+
+
 include: "workflow/rules/prepare.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True

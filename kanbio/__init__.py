@@ -1,3 +1,3 @@
-"""kanbio: Kolmogorov-Arnold Networks and MLPs for protein site prediction, explained per position."""
+"""kanbio: KANs and MLPs for protein site prediction, explained position by position."""
 
 __version__ = "0.1.0"

@@ -33,7 +33,7 @@ for _b in range(256):
 
 
 def normalise(seq: str) -> tuple[str, Counter]:
-    """Return ``(clean, mapped)``: upper-case sequence over ALPHABET and a count of letters mapped to X.
+    """Return ``(clean, mapped)``: upper-case letters over ALPHABET, and counts of letters set to X.
 
     Raises ValueError naming the first offending character and its 1-based position.
     """

@@ -20,8 +20,8 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
 from pathlib import Path
+from typing import NamedTuple
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
@@ -136,6 +136,7 @@ class FastaRecord(NamedTuple):
     seq: str  # raw: letters as in the file, line breaks removed
     line: int  # line of the header
     blank_line: int | None  # line of the first whitespace inside a sequence line, if any
+    title: str  # the whole header line after '>'
 
 
 def iter_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
@@ -155,9 +156,10 @@ def iter_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
                 rid = title.split(None, 1)[0] if title.strip() else ""
                 if not rid:
                     raise InputError("empty FASTA header", path=str(path), line=counter.headers[i])
-                yield FastaRecord(rid, seq, counter.headers[i], counter.blank_in.get(i))
+                yield FastaRecord(rid, seq, counter.headers[i], counter.blank_in.get(i), title)
         except UnicodeDecodeError:
-            raise InputError("binary or non-UTF-8 data", path=str(path), line=counter.line) from None
+            raise InputError("binary or non-UTF-8 data", path=str(path),
+                             line=counter.line) from None
 
 
 def _clean(seq: str, path: str, rid: str, line: int, blank_line: int | None = None
@@ -170,15 +172,22 @@ def _clean(seq: str, path: str, rid: str, line: int, blank_line: int | None = No
         raise InputError(f"sequence has {err}", path=path, record=rid, line=line) from None
 
 
+_HEADER_SITE = re.compile(r"(?:^|\s)#(\d+)(?=\s|$)")
+
+
 def read_marked_fasta(
     path: str | os.PathLike, residues: str, strict: bool = False
 ) -> tuple[list[Protein], ReadReport]:
-    """Read a ``#``-marked FASTA (format 1): a ``#`` follows each positive residue."""
+    """Read a ``#``-marked FASTA (format 1): a ``#`` follows each positive residue.
+
+    Positions written as ``#N`` tokens (1-based) in the header, as in ``>sp|P12345|<TAB>#27``, are
+    sites too.
+    """
     path = str(path)
     report = ReadReport()
     proteins: list[Protein] = []
     seen: set[str] = set()
-    for rid, raw, line, blank in iter_fasta(path):
+    for rid, raw, line, blank, title in iter_fasta(path):
         report.records += 1
         if rid in seen:
             report.drop(InputError("duplicate protein id", path, rid, line), "duplicate_id", strict)
@@ -197,6 +206,7 @@ def read_marked_fasta(
             continue
         # a '#' after the final residue and an end '*' both are fine
         ends = [sum(len(p) for p in parts[: i + 1]) for i in range(len(parts) - 1)]
+        ends += [int(m) for m in _HEADER_SITE.findall(title)]
         sites = _check_sites(ends, seq, residues, path, rid, line, report, strict)
         if sites is None:
             continue
@@ -234,13 +244,14 @@ def read_fasta(
     path = str(path)
     report = ReadReport()
     out: dict[str, tuple[str, int]] = {}
-    for rid, raw, line, blank in iter_fasta(path):
+    for rid, raw, line, blank, _ in iter_fasta(path):
         report.records += 1
         if rid in out:
             report.drop(InputError("duplicate protein id", path, rid, line), "duplicate_id", strict)
             continue
         if "#" in raw:
-            err = InputError("unexpected '#' mark in a FASTA read with a site table", path, rid, line)
+            err = InputError("unexpected '#' mark in a FASTA read with a site table", path,
+                             rid, line)
             report.drop(err, "invalid_character", strict)
             continue
         try:
@@ -253,7 +264,7 @@ def read_fasta(
     return out, report
 
 
-_ACCESSION = re.compile(r"^(?:sp|tr)\|([^|]+)\|")
+_ACCESSION = re.compile(r"^(?:sp|tr|gi|ref|gb|emb|dbj|pdb)\|([^|]+)\|")
 
 
 def _accession(rid: str) -> str:
@@ -345,7 +356,7 @@ def read_window_fasta(
     length = 2 * half_width + 1
     report = ReadReport()
     out = []
-    for rid, raw, line, blank in iter_fasta(path):
+    for rid, raw, line, blank, _ in iter_fasta(path):
         report.records += 1
         if len(raw) != length:
             raise InputError(f"window has length {len(raw)}, expected {length} "

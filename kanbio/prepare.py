@@ -43,7 +43,8 @@ def _read_side(ds: dict, prefix: str, report: ReadReport) -> tuple[pd.DataFrame,
                 rows += [(w.protein_id, w.position, w.window[h], w.window, w.label) for w in wins]
         return pd.DataFrame(rows, columns=WINDOW_COLUMNS), {}, "windows"
     if not fastas:
-        raise InputError(f"dataset needs '{prefix}fasta' or '{prefix}positives'/'{prefix}negatives'")
+        raise InputError(f"dataset needs '{prefix}fasta' or "
+                         f"'{prefix}positives'/'{prefix}negatives'")
     if sites and len(sites) != len(fastas):
         raise InputError(f"'{prefix}sites' must list one site table per '{prefix}fasta' file")
     proteins: list[Protein] = []

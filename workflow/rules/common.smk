@@ -4,10 +4,10 @@ from snakemake.utils import validate
 
 from kanbio import config as kcfg
 
-
 validate(config, "../schemas/config.schema.yaml")
 kcfg.validate(config, "config")  # same schema; names an unknown key with a suggestion
 
+ENV = "../../environment.yml"  # relative to workflow/rules/
 DATASETS = sorted(config["datasets"])
 INPUT_KEYS = [
     "fasta",

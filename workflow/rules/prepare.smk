@@ -4,15 +4,17 @@ rule prepare:
     output:
         windows="results/{dataset}/windows.tsv.gz",
         summary="results/{dataset}/summary.json",
-    params:
-        spec=lambda wc: dataset_spec(wc.dataset),
     log:
         "results/logs/prepare/{dataset}.log",
     benchmark:
         "results/benchmarks/prepare/{dataset}.tsv"
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        spec=lambda wc: dataset_spec(wc.dataset),
     script:
         "../scripts/prepare.py"

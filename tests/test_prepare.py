@@ -1,0 +1,149 @@
+"""`kanbio prepare` end to end: outputs, summary, and one-line errors with no partial output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kanbio.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def write(path: Path, text: str | bytes) -> str:
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return str(path)
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str]:
+    code = main(args)
+    return code, capsys.readouterr().err
+
+
+def test_prepare_demo_from_config(tmp_path, capsys):
+    out = tmp_path / "kinase"
+    code, err = run_cli(["prepare", "--config", str(REPO / "config/config.yaml"),
+                         "--dataset", "kinase", "--out", str(out)], capsys)
+    assert code == 0, err
+    table = pd.read_csv(out / "windows.tsv.gz", sep="\t")
+    assert list(table.columns) == ["protein_id", "position", "residue", "window", "label", "split"]
+    assert set(table.residue) <= {"S", "T"} and table.window.str.len().eq(33).all()
+    assert (table.window.str[16] == table.residue).all()
+    summary = json.loads((out / "summary.json").read_text())
+    for key in ("proteins", "candidates", "positives", "negatives", "letters_normalised",
+                "dropped"):
+        assert key in summary
+    assert summary["positives"] + summary["negatives"] == summary["candidates"]
+    # no protein in two splits; no window string in two splits
+    assert table.groupby("protein_id").split.nunique().max() == 1
+    assert table.groupby("window").split.nunique().max() == 1
+    kept = sum(s["windows"] for s in summary["splits"].values())
+    assert kept == summary["candidates"] - summary["duplicate_windows_removed"] == len(table)
+
+
+def test_prepare_flags_and_determinism(tmp_path, capsys):
+    fasta = write(tmp_path / "p.fasta", "".join(f">p{i}\nMKSTKAAKSTAK#LLK{'A' * i}K#\n"
+                                               for i in range(40)))
+    outs = []
+    for name in ("a", "b"):
+        code, err = run_cli(["prepare", "--fasta", fasta, "--residues", "K", "--half-width", "3",
+                             "--out", str(tmp_path / name)], capsys)
+        assert code == 0, err
+        outs.append((tmp_path / name / "windows.tsv.gz").read_bytes())
+    assert outs[0] == outs[1]
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["proteins"] == 40 and summary["positives"] == 80
+
+
+BAD_FASTA = {
+    "empty": ("", "empty file"),
+    "no_header": ("MKAAK\nMKK\n", "no FASTA header"),
+    "binary": (bytes(range(256)) * 4, "binary"),
+    "duplicate_id": (">a\nMK#A\n>a\nMKA\n", "record 'a': duplicate protein id"),
+    "digit": (">a\nMK#A\n>b\nMK3A\n", "record 'b': sequence has invalid character '3'"),
+    "space": (">a\nMK#A\n>b\nMK\nM KA\n", "record 'b': whitespace inside the sequence"),
+    "hash_start": (">a\n#MKA\n", "record 'a': site mark '#' at the sequence start"),
+    "hash_double": (">a\nMK##A\n", "record 'a': site mark '#' doubled"),
+    "non_target": (">a\nMA#KA\n", "record 'a': site at position 2 is on 'A'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FASTA))
+def test_bad_fasta_one_line_error_no_output(tmp_path, capsys, case):
+    content, problem = BAD_FASTA[case]
+    fasta = write(tmp_path / "in.fasta", content)
+    out = tmp_path / "out"
+    code, err = run_cli(["prepare", "--fasta", fasta, "--residues", "K", "--strict",
+                         "--out", str(out)], capsys)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "in.fasta" in lines[0] and problem in lines[0]
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("rows,problem", [
+    ("protein_id\tposition\na\t9\n", "site position 9 outside the sequence"),
+    ("protein_id\tposition\na\t0\n", "site position 0 outside the sequence"),
+])
+def test_bad_site_table(tmp_path, capsys, rows, problem):
+    fasta = write(tmp_path / "in.fasta", ">a\nMKAK\n")
+    sites = write(tmp_path / "s.tsv", rows)
+    out = tmp_path / "out"
+    code, err = run_cli(["prepare", "--fasta", fasta, "--sites", sites, "--residues", "K",
+                         "--strict", "--out", str(out)], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1
+    assert "record 'a'" in err and problem in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("window,problem", [
+    ("AAKAAA", "length 6, expected 5"),
+    ("AARAA", "window centre is 'R'"),
+])
+def test_bad_window_fasta(tmp_path, capsys, window, problem):
+    pos = write(tmp_path / "pos.fasta", f">sp|P1|-|3\nAAKAA\n>sp|P2|-|4\n{window}\n")
+    neg = write(tmp_path / "neg.fasta", ">sp|P3|-|3\nAAKAA\n")
+    out = tmp_path / "out"
+    code, err = run_cli(["prepare", "--positives", pos, "--negatives", neg, "--residues", "K",
+                         "--half-width", "2", "--strict", "--out", str(out)], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1
+    assert "pos.fasta:3" in err and "record 'sp|P2|-|4'" in err and problem in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_unknown_config_key(tmp_path, capsys):
+    cfg = write(tmp_path / "c.yaml", "datasets:\n  d:\n    fasta: x.fasta\n    residues: K\n"
+                                     "    hlaf_width: 3\n")
+    code, err = run_cli(["prepare", "--config", cfg, "--dataset", "d", "--out",
+                         str(tmp_path / "o")], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1
+    assert "unknown config key 'hlaf_width'" in err and "half_width" in err and "c.yaml" in err
+    cfg2 = write(tmp_path / "c2.yaml", "datasets:\n  d:\n    fasta: x.fasta\n    residues: K\n"
+                                      "splt: {}\n")
+    code, err = run_cli(["prepare", "--config", cfg2, "--dataset", "d", "--out",
+                         str(tmp_path / "o")], capsys)
+    assert code != 0 and "unknown config key 'splt'" in err
+
+
+def test_missing_input_path(tmp_path, capsys):
+    out = tmp_path / "out"
+    code, err = run_cli(["prepare", "--fasta", str(tmp_path / "nope.fasta"), "--residues", "K",
+                         "--out", str(out)], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1
+    assert "nope.fasta" in err and "file not found" in err
+    assert not out.exists()
+
+
+def test_lenient_mode_counts_instead_of_failing(tmp_path, capsys):
+    fasta = write(tmp_path / "in.fasta", ">a\nMK#AK\n>a\nMKA\n>b\nMA#K#\n>c\nM1K\n")
+    code, err = run_cli(["prepare", "--fasta", fasta, "--residues", "K", "--half-width", "1",
+                         "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["dropped"] == {"duplicate_id": 1, "invalid_character": 1,
+                                  "site_on_non_target_residue": 1}
+    assert summary["proteins"] == 2 and summary["positives"] == 2
