@@ -17,9 +17,15 @@ include: "workflow/rules/common.smk"
 
 localrules:
     all,
+    aggregate,
+    study_summary,
 
 
 include: "workflow/rules/prepare.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/explain.smk"
+include: "workflow/rules/aggregate.smk"
 
 
 rule all:

@@ -9,6 +9,10 @@ kcfg.validate(config, "config")  # same schema; names an unknown key with a sugg
 
 ENV = "../../environment.yml"  # relative to workflow/rules/
 DATASETS = sorted(config["datasets"])
+MODELS = sorted(config.get("models", {}))
+SEEDS = config.get("seeds", [0, 1, 2])
+COMPARE = config.get("compare", ["kan", "mlp"])
+EXPLAIN_SEEDS = config.get("explain", {}).get("seeds", SEEDS[:1])
 INPUT_KEYS = [
     "fasta",
     "sites",
@@ -23,6 +27,8 @@ INPUT_KEYS = [
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
+    model="|".join(MODELS) if MODELS else "[^/]+",
+    seed=r"\d+",
 
 
 def dataset_spec(name):
@@ -36,9 +42,50 @@ def dataset_inputs(wildcards):
     return [path for key in INPUT_KEYS for path in spec.get(key, [])]
 
 
-def all_outputs():
+def model_spec(name):
+    spec = dict(config["models"][name])
+    spec.pop("match", None)
+    return spec
+
+
+def reference_spec(name):
+    """The KAN spec an MLP matches in parameter count (None if it sets its own width)."""
+    ref = config["models"][name].get("match")
+    return None if ref is None else config["models"][ref]
+
+
+def uses_gpu(name):
+    return int(config["models"][name].get("train", {}).get("device") == "cuda")
+
+
+def per_model_seed(dataset, filename):
     return expand(
+        "results/{dataset}/models/{model}/seed{seed}/{file}",
+        dataset=dataset,
+        model=MODELS,
+        seed=SEEDS,
+        file=filename,
+    )
+
+
+def explained_pairs(wildcards=None):
+    return [(m, s) for m in MODELS for s in EXPLAIN_SEEDS]
+
+
+def explain_outputs(dataset, filename):
+    return [
+        f"results/{dataset}/explain/{m}/seed{s}/{filename}"
+        for m, s in explained_pairs()
+    ]
+
+
+def all_outputs():
+    out = expand(
         "results/{dataset}/{file}",
         dataset=DATASETS,
         file=["windows.tsv.gz", "summary.json"],
     )
+    if MODELS:
+        out += expand("results/{dataset}/summary.md", dataset=DATASETS)
+        out += ["results/summary.md"]
+    return out

@@ -1,0 +1,62 @@
+"""Score a checkpoint on a windows table: threshold from validation (max MCC), test metrics with
+bootstrap CIs, and per-window predictions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kanbio import checkpoint
+from kanbio.encode import windows_to_indices
+from kanbio.errors import InputError
+from kanbio.metrics import best_threshold, binary_metrics, bootstrap_ci
+from kanbio.output import write_json, write_table
+from kanbio.prepare import read_windows
+
+
+def predictions(model_dir: str | os.PathLike, windows_path: str | os.PathLike) -> tuple[
+        pd.DataFrame, dict]:
+    """Per-window log-odds of a checkpoint: ``protein_id, position, split, label, score``."""
+    table = read_windows(windows_path)
+    idx = windows_to_indices(table.window.tolist())
+    model, meta = checkpoint.load(model_dir, window_length=idx.shape[1])
+    out = table[["protein_id", "position", "split", "label"]].copy()
+    out["score"] = checkpoint.score(model, idx)
+    return out, meta
+
+
+def evaluate(model_dir: str | os.PathLike, windows_path: str | os.PathLike,
+             out_path: str | os.PathLike, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Write ``metrics.json`` (and ``predictions.tsv.gz`` beside it); return the metrics."""
+    preds, meta = predictions(model_dir, windows_path)
+    val, test = preds[preds.split == "val"], preds[preds.split == "test"]
+    if test.empty:
+        raise InputError("the windows table has no test split", path=str(windows_path))
+    if val.label.nunique() == 2:
+        threshold, source = best_threshold(val.label.to_numpy(), val.score.to_numpy()), "val"
+    else:
+        threshold, source = 0.0, "default (log-odds 0: validation lacks a class)"
+    y, s = test.label.to_numpy(), test.score.to_numpy()
+    result = {
+        "model": str(model_dir),
+        "type": meta.get("type"),
+        "seed": meta.get("seed"),
+        "threshold": float(threshold),
+        "threshold_source": source,
+        "test": binary_metrics(y, s, threshold),
+        "ci95": {k: list(v) for k, v in bootstrap_ci(y, s, threshold, n_boot, seed).items()},
+        "val": binary_metrics(val.label.to_numpy(), val.score.to_numpy(), threshold)
+        if not val.empty else None,
+        "n_params": meta.get("n_params"),
+        "flops": meta.get("flops"),
+        "train_seconds": meta.get("train_seconds"),
+        "peak_rss_mb": meta.get("peak_rss_mb"),
+    }
+    write_table(preds.assign(score=np.round(preds.score, 6)),
+                Path(out_path).with_name("predictions.tsv.gz"), float_format="%.6f")
+    write_json(result, out_path)
+    return result

@@ -1,0 +1,278 @@
+"""Training loop for index-encoded windows: mini-batches from the uint8 array, Adam or LBFGS,
+class weights or negative subsampling (training split only), early stopping on validation.
+
+Deterministic on CPU: the same seed gives byte-identical weights (a private torch.Generator drives
+shuffling and subsampling; initialisation is seeded by the model).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import resource
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from kanbio.metrics import auroc
+from kanbio.models import positive_logit
+
+log = logging.getLogger("kanbio.train")
+
+
+@dataclass
+class TrainConfig:
+    """How to fit a model."""
+
+    optimizer: str = "adam"  # adam | lbfgs
+    lr: float | None = None  # None: 3e-3 for Adam, 1.0 for LBFGS
+    epochs: int = 60  # Adam epochs, or LBFGS steps
+    batch_size: int = 256
+    weight_decay: float = 0.0
+    balance: str = "weight"  # weight | subsample | none
+    patience: int = 8  # epochs without validation improvement before stopping (0: never)
+    lamb: float = 0.0  # KAN sparsity regularisation strength (0: off)
+    lamb_l1: float = 1.0
+    lamb_entropy: float = 2.0
+    device: str = "auto"  # auto | cpu | cuda
+    seed: int = 0
+    progress: bool = True
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> TrainConfig:
+        d = dict(d or {})
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+@dataclass
+class History:
+    """Per-epoch curve and what the fit cost."""
+
+    rows: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    seconds: float = 0.0
+    peak_rss_mb: float = 0.0
+    device: str = "cpu"
+
+    def tsv(self) -> str:
+        if not self.rows:
+            return ""
+        cols = list(self.rows[0])
+        lines = ["\t".join(cols)]
+        lines += ["\t".join(f"{r[c]:.6g}" if isinstance(r[c], float) else str(r[c]) for c in cols)
+                  for r in self.rows]
+        return "\n".join(lines) + "\n"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def _loss(logits: torch.Tensor, y: torch.Tensor, pos_weight: float) -> torch.Tensor:
+    """Weighted cross-entropy for 1 logit (sigmoid) or 2 logits (softmax); mean over the batch."""
+    w = torch.where(y > 0, pos_weight, 1.0).to(logits.dtype)
+    if logits.shape[1] == 1:
+        per = F.binary_cross_entropy_with_logits(logits[:, 0], y.to(logits.dtype), reduction="none")
+    else:
+        per = F.cross_entropy(logits, y.long(), reduction="none")
+    return (per * w).sum() / w.sum()
+
+
+@torch.no_grad()
+def predict_logit(model: torch.nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 8192,
+                  device: torch.device | str = "cpu") -> np.ndarray:
+    """Positive-class log-odds for index-encoded windows (N, L) -> (N,) float64."""
+    model.eval()
+    x = torch.as_tensor(x)
+    out = [positive_logit(model(x[i : i + batch_size].to(device))).double().cpu()
+           for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+def _regularisation(model: torch.nn.Module, cfg: TrainConfig) -> torch.Tensor | float:
+    if cfg.lamb <= 0 or not hasattr(model, "regularization"):
+        return 0.0
+    return cfg.lamb * model.regularization(lamb_l1=cfg.lamb_l1, lamb_entropy=cfg.lamb_entropy)
+
+
+def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
+        x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+        cfg: TrainConfig | None = None) -> History:
+    """Train ``model`` in place on windows (N, L) uint8 and labels (N,); keep the best-on-val state.
+
+    Returns the :class:`History` (per-epoch train loss, validation loss and AUROC).
+    """
+    cfg = cfg or TrainConfig()
+    if cfg.optimizer not in ("adam", "lbfgs"):
+        raise ValueError(f"optimizer must be 'adam' or 'lbfgs', got {cfg.optimizer!r}")
+    if cfg.balance not in ("weight", "subsample", "none"):
+        raise ValueError(f"balance must be 'weight', 'subsample' or 'none', got {cfg.balance!r}")
+    device = resolve_device(cfg.device)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    x_tr = torch.as_tensor(np.ascontiguousarray(x_train, dtype=np.uint8))
+    y_tr = torch.as_tensor(np.asarray(y_train, dtype=np.int64))
+    n_pos, n_neg = int(y_tr.sum()), int((y_tr == 0).sum())
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("training data must contain both classes")
+    pos_weight = n_neg / n_pos if cfg.balance == "weight" else 1.0
+    has_val = x_val is not None and y_val is not None and len(np.unique(y_val)) == 2
+    if has_val:
+        x_va = torch.as_tensor(np.ascontiguousarray(x_val, dtype=np.uint8))
+        y_va = np.asarray(y_val, dtype=np.int64)
+    model.to(device)
+    lr = cfg.lr if cfg.lr is not None else (3e-3 if cfg.optimizer == "adam" else 1.0)
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.LBFGS(model.parameters(), lr=lr, max_iter=20, history_size=10,
+                                line_search_fn="strong_wolfe", tolerance_grad=1e-32,
+                                tolerance_change=1e-32)
+    hist = History(device=str(device))
+    best, best_state, stale = -math.inf, copy.deepcopy(model.state_dict()), 0
+    t0 = time.perf_counter()
+    bar = tqdm(range(1, cfg.epochs + 1), disable=not cfg.progress or None, leave=False,
+               desc=f"{type(model).__name__} seed {cfg.seed}", unit="epoch")
+    for epoch in bar:
+        model.train()
+        idx = _epoch_indices(y_tr, cfg.balance, gen)
+        if cfg.optimizer == "adam":
+            total, count = 0.0, 0
+            for i in range(0, len(idx), cfg.batch_size):
+                b = idx[i : i + cfg.batch_size]
+                xb, yb = x_tr[b].to(device), y_tr[b].to(device)
+                opt.zero_grad(set_to_none=True)
+                loss = _loss(model(xb), yb, pos_weight) + _regularisation(model, cfg)
+                loss.backward()
+                opt.step()
+                total, count = total + float(loss.detach()) * len(b), count + len(b)
+            train_loss = total / count
+        else:
+            train_loss = float(opt.step(lambda idx=idx: _closure(model, opt, x_tr, y_tr, idx,
+                                                                  pos_weight, cfg, device)))
+        row = {"epoch": epoch, "train_loss": train_loss}
+        if has_val:
+            s = predict_logit(model, x_va, device=device)
+            ll = float(_loss(torch.as_tensor(s)[:, None], torch.as_tensor(y_va), pos_weight))
+            row.update(val_loss=ll, val_auroc=float(auroc(y_va, s)))
+            score = row["val_auroc"] if math.isfinite(row["val_auroc"]) else -ll
+        else:
+            score = -train_loss
+        hist.rows.append(row)
+        if not math.isfinite(train_loss):
+            log.warning("training diverged at epoch %d (loss %s); keeping the best state",
+                        epoch, train_loss)
+            break
+        if score > best + 1e-6:
+            best, best_state, stale, hist.best_epoch = score, copy.deepcopy(model.state_dict()), \
+                0, epoch
+        else:
+            stale += 1
+            if cfg.patience and stale >= cfg.patience:
+                break
+        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
+    model.load_state_dict(best_state)
+    model.cpu()
+    hist.seconds = time.perf_counter() - t0
+    hist.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return hist
+
+
+def _epoch_indices(y: torch.Tensor, balance: str, gen: torch.Generator) -> torch.Tensor:
+    """Shuffled sample order for one epoch; with ``subsample``, as many negatives as positives."""
+    if balance != "subsample":
+        return torch.randperm(len(y), generator=gen)
+    pos = torch.nonzero(y > 0).flatten()
+    neg = torch.nonzero(y == 0).flatten()
+    neg = neg[torch.randperm(len(neg), generator=gen)[: len(pos)]]
+    both = torch.cat([pos, neg])
+    return both[torch.randperm(len(both), generator=gen)]
+
+
+def _closure(model, opt, x, y, idx, pos_weight, cfg, device, chunk: int = 65536) -> torch.Tensor:
+    """Full-batch loss and gradient for LBFGS, accumulated over chunks (bounded memory)."""
+    opt.zero_grad(set_to_none=True)
+    total = 0.0
+    n = len(idx)
+    w = torch.where(y[idx] > 0, pos_weight, 1.0)
+    wsum = float(w.sum())
+    for i in range(0, n, chunk):
+        b = idx[i : i + chunk]
+        part = _loss(model(x[b].to(device)), y[b].to(device), pos_weight)
+        part = part * float(w[i : i + chunk].sum()) / wsum  # chunk mean -> share of global mean
+        part.backward()
+        total += float(part.detach())
+    reg = _regularisation(model, cfg)
+    if torch.is_tensor(reg):
+        reg.backward()
+        total += float(reg.detach())
+    return torch.tensor(total)
+
+
+def config_dict(cfg: TrainConfig) -> dict[str, Any]:
+    return asdict(cfg)
+
+
+def train_table(windows_path: str, spec: dict[str, Any], seed: int, out_dir: str,
+                reference: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
+    """Train one model spec on the train split of a windows table; write a checkpoint folder.
+
+    Writes ``model.pt``, ``model.json`` and ``curve.tsv`` into ``out_dir``; returns the metadata.
+    """
+    from pathlib import Path
+
+    from kanbio import checkpoint
+    from kanbio.encode import windows_to_indices
+    from kanbio.output import write_text
+    from kanbio.prepare import read_windows
+
+    torch.manual_seed(seed)
+    table = read_windows(windows_path)
+    idx = windows_to_indices(table.window.tolist())
+    y = table.label.to_numpy(np.int64)
+    tr, va = (table.split == "train").to_numpy(), (table.split == "val").to_numpy()
+    if not tr.any():
+        raise ValueError(f"{windows_path}: no training windows")
+    length = idx.shape[1]
+    model = checkpoint.build(spec, length, seed, reference)
+    t0 = time.perf_counter()
+    if checkpoint.model_type(model) == "linear":
+        model.fit(idx[tr], y[tr])
+        hist = History(seconds=time.perf_counter() - t0,
+                       peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        cfg = None
+    else:
+        cfg = TrainConfig.from_dict({**spec.get("train", {}), "seed": seed, "progress": progress})
+        hist = fit(model, idx[tr], y[tr], idx[va], y[va], cfg)
+    meta = {
+        "spec": spec,
+        "seed": seed,
+        "window_length": length,
+        "half_width": length // 2,
+        "residues": "".join(sorted(set(table.residue))),
+        "train": None if cfg is None else config_dict(cfg),
+        "n_params": int(model.n_params()),
+        "flops": int(model.flops()) if hasattr(model, "flops") else 2 * int(model.n_params()),
+        "train_windows": int(tr.sum()),
+        "best_epoch": hist.best_epoch,
+        "epochs_run": len(hist.rows),
+        "train_seconds": round(hist.seconds, 3),
+        "peak_rss_mb": round(hist.peak_rss_mb, 1),
+        "device": hist.device,
+        "windows": str(windows_path),
+    }
+    checkpoint.save(model, out_dir, meta)
+    write_text(hist.tsv() or "epoch\n", Path(out_dir) / "curve.tsv")
+    return meta

@@ -1,0 +1,137 @@
+"""Training loop, checkpoints and evaluation."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from kanbio import checkpoint
+from kanbio.cli import main
+from kanbio.errors import InputError
+from kanbio.io import Protein
+from kanbio.models.kan import KAN
+from kanbio.synthetic import generate
+from kanbio.train import TrainConfig, fit, predict_logit
+from kanbio.windows import extract
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def kinase():
+    data = generate("kinase", 60, seed=3)
+    w = extract([Protein(i, s, p) for i, s, p in data.proteins], "ST", 5)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(w.label))
+    cut = int(0.8 * len(order))
+    tr, va = order[:cut], order[cut:]
+    return w.windows[tr], w.label[tr], w.windows[va], w.label[va]
+
+
+def small_kan(seed=0):
+    return KAN([11 * 21, 4, 1], grid=3, k=2, window_length=11, seed=seed)
+
+
+def test_same_seed_byte_identical_weights(kinase):
+    xt, yt, xv, yv = kinase
+    states = []
+    for _ in range(2):
+        model = small_kan()
+        fit(model, xt, yt, xv, yv, TrainConfig(epochs=3, seed=7, progress=False, patience=0))
+        buf = io.BytesIO()
+        torch.save(model.state_dict(), buf)
+        states.append(b"".join(v.numpy().tobytes() for v in model.state_dict().values()))
+    assert states[0] == states[1]
+    other = small_kan()
+    fit(other, xt, yt, xv, yv, TrainConfig(epochs=3, seed=8, progress=False, patience=0))
+    assert b"".join(v.numpy().tobytes() for v in other.state_dict().values()) != states[0]
+
+
+def test_training_learns_the_motif(kinase):
+    xt, yt, xv, yv = kinase
+    model = small_kan()
+    hist = fit(model, xt, yt, xv, yv, TrainConfig(epochs=25, seed=0, progress=False))
+    assert hist.rows[hist.best_epoch - 1]["val_auroc"] > 0.8
+    from kanbio.metrics import auroc
+
+    assert auroc(yv, predict_logit(model, xv)) > 0.8
+
+
+def test_lbfgs_and_subsampling_run(kinase):
+    xt, yt, xv, yv = kinase
+    model = small_kan()
+    hist = fit(model, xt, yt, xv, yv, TrainConfig(optimizer="lbfgs", epochs=3, balance="subsample",
+                                                  progress=False))
+    assert len(hist.rows) == 3 and all(np.isfinite(r["train_loss"]) for r in hist.rows)
+
+
+def test_checkpoint_round_trip_and_window_length_check(tmp_path, kinase):
+    xt, yt, xv, yv = kinase
+    model = small_kan()
+    fit(model, xt, yt, xv, yv, TrainConfig(epochs=2, progress=False))
+    checkpoint.save(model, tmp_path, {"window_length": 11, "seed": 0})
+    loaded, meta = checkpoint.load(tmp_path, window_length=11)
+    assert meta["type"] == "kan" and meta["alphabet"] == "ARNDCQEGHILKMFPSTWYVX"
+    assert np.array_equal(predict_logit(loaded, xv), predict_logit(model, xv))
+    with pytest.raises(InputError, match="windows of length 11, the data has length 33"):
+        checkpoint.load(tmp_path, window_length=33)
+    meta_path = tmp_path / "model.json"
+    bad = json.loads(meta_path.read_text())
+    bad["alphabet"] = "ACDEFGHIKLMNPQRSTVWYX"
+    meta_path.write_text(json.dumps(bad))
+    with pytest.raises(InputError, match="alphabet"):
+        checkpoint.load(tmp_path)
+
+
+class _Payload:
+    """Unpickling this would create a file: the loader must never do it."""
+
+    def __init__(self, target: str) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return (Path.touch, (Path(self.target),))
+
+
+def test_pickled_checkpoint_refused_not_executed(tmp_path, kinase):
+    model = small_kan()
+    checkpoint.save(model, tmp_path, {"window_length": 11})
+    marker = tmp_path / "executed"
+    state = dict(model.state_dict())
+    state["evil"] = _Payload(str(marker))
+    with open(tmp_path / "model.pt", "wb") as fh:
+        torch.save(state, fh, pickle_module=pickle)
+    with pytest.raises(InputError, match="refused to load"):
+        checkpoint.load(tmp_path)
+    assert not marker.exists()
+
+
+def test_cli_train_evaluate(tmp_path, capsys):
+    fasta = tmp_path / "p.fasta"
+    data = generate("kinase", 40, seed=5)
+    sites = tmp_path / "s.tsv"
+    fasta.write_text("".join(f">{i}\n{s}\n" for i, s, _ in data.proteins))
+    sites.write_text("protein_id\tposition\n" + "".join(f"{i}\t{p}\n" for i, _, ps in
+                                                         data.proteins for p in ps))
+    assert main(["prepare", "--fasta", str(fasta), "--sites", str(sites), "--residues", "ST",
+                 "--half-width", "5", "--out", str(tmp_path / "d")]) == 0
+    win = str(tmp_path / "d" / "windows.tsv.gz")
+    for model in ("kan", "mlp", "linear"):
+        out = tmp_path / model
+        assert main(["train", "--windows", win, "--model", model, "--epochs", "3", "--hidden",
+                     "4", "--out", str(out)]) == 0
+        assert main(["evaluate", "--model", str(out), "--windows", win, "--out",
+                     str(out / "metrics.json"), "--bootstrap", "100"]) == 0
+        res = json.loads((out / "metrics.json").read_text())
+        assert 0 <= res["test"]["auroc"] <= 1 and res["threshold_source"] == "val"
+        assert res["ci95"]["auroc"][0] <= res["test"]["auroc"] <= res["ci95"]["auroc"][1]
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(tmp_path / "nope"), "--windows", win, "--out",
+                 str(tmp_path / "m.json")]) != 0
+    assert "checkpoint file not found" in capsys.readouterr().err
