@@ -13,6 +13,7 @@ AUROC with one class) and MCC is 0 when the predictions are constant.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -141,7 +142,7 @@ def best_threshold(y, score, metric: str = "mcc") -> float:
     return float(mid if mid > u[k - 1] else u[k])  # guard against rounding onto the lower score
 
 
-def _bootstrap(y: np.ndarray, n_boot: int, seed: int, stratified: bool):
+def _bootstrap(y: np.ndarray, n_boot: int, seed: int, stratified: bool) -> Iterator[np.ndarray]:
     """Yield blocks of resample indices, shape (b, n); the stream does not depend on block size.
 
     Stratified resampling draws positives and negatives separately, keeping both counts fixed.
@@ -159,7 +160,9 @@ def _bootstrap(y: np.ndarray, n_boot: int, seed: int, stratified: bool):
             yield rng_p.integers(0, n, (b, n))
 
 
-def _resampled_ranking(idx: np.ndarray, y: np.ndarray, inv: np.ndarray, g: int) -> dict:
+def _resampled_ranking(
+    idx: np.ndarray, y: np.ndarray, inv: np.ndarray, g: int,
+) -> dict[str, np.ndarray]:
     """Ranking metrics for each row of resample indices ``idx`` (b, n); ``inv``: tie groups."""
     b = len(idx)
     key = inv[idx] + g * y[idx] + 2 * g * np.arange(b)[:, None]

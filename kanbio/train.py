@@ -36,7 +36,7 @@ class TrainConfig:
     batch_size: int = 256
     weight_decay: float = 0.0
     balance: str = "weight"  # weight | subsample | none
-    patience: int = 8  # epochs without validation improvement before stopping (0: never)
+    patience: int = 8  # epochs without lower validation loss before stopping (0: never)
     lamb: float = 0.0  # KAN sparsity regularisation strength (0: off)
     lamb_l1: float = 1.0
     lamb_entropy: float = 2.0
@@ -73,6 +73,15 @@ class History:
         return "\n".join(lines) + "\n"
 
 
+def as_input(x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Integer windows (N, L) -> uint8 tensor; real-valued features (N, D) -> float32 tensor."""
+    if torch.is_tensor(x):
+        return x
+    x = np.asarray(x)
+    dtype = np.uint8 if np.issubdtype(x.dtype, np.integer) else np.float32
+    return torch.from_numpy(np.array(x, dtype=dtype, order="C"))
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -96,7 +105,7 @@ def predict_logit(model: torch.nn.Module, x: np.ndarray | torch.Tensor, batch_si
                   device: torch.device | str = "cpu") -> np.ndarray:
     """Positive-class log-odds for index-encoded windows (N, L) -> (N,) float64."""
     model.eval()
-    x = torch.as_tensor(x)
+    x = as_input(x)
     out = [positive_logit(model(x[i : i + batch_size].to(device))).double().cpu()
            for i in range(0, len(x), batch_size)]
     return torch.cat(out).numpy() if out else np.zeros(0)
@@ -122,15 +131,15 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
         raise ValueError(f"balance must be 'weight', 'subsample' or 'none', got {cfg.balance!r}")
     device = resolve_device(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed)
-    x_tr = torch.as_tensor(np.ascontiguousarray(x_train, dtype=np.uint8))
-    y_tr = torch.as_tensor(np.asarray(y_train, dtype=np.int64))
+    x_tr = as_input(x_train)
+    y_tr = torch.as_tensor(np.array(y_train, dtype=np.int64))
     n_pos, n_neg = int(y_tr.sum()), int((y_tr == 0).sum())
     if n_pos == 0 or n_neg == 0:
         raise ValueError("training data must contain both classes")
     pos_weight = n_neg / n_pos if cfg.balance == "weight" else 1.0
     has_val = x_val is not None and y_val is not None and len(np.unique(y_val)) == 2
     if has_val:
-        x_va = torch.as_tensor(np.ascontiguousarray(x_val, dtype=np.uint8))
+        x_va = as_input(x_val)
         y_va = np.asarray(y_val, dtype=np.int64)
     model.to(device)
     lr = cfg.lr if cfg.lr is not None else (3e-3 if cfg.optimizer == "adam" else 1.0)
@@ -167,7 +176,7 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
             s = predict_logit(model, x_va, device=device)
             ll = float(_loss(torch.as_tensor(s)[:, None], torch.as_tensor(y_va), pos_weight))
             row.update(val_loss=ll, val_auroc=float(auroc(y_va, s)))
-            score = row["val_auroc"] if math.isfinite(row["val_auroc"]) else -ll
+            score = -ll  # the (class-weighted) validation loss: smooth, unlike AUROC
         else:
             score = -train_loss
         hist.rows.append(row)
