@@ -19,6 +19,7 @@ localrules:
     all,
     aggregate,
     study_summary,
+    params_figure,
 
 
 include: "workflow/rules/prepare.smk"
@@ -26,6 +27,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/explain.smk"
 include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
 
 
 rule all:

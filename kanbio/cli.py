@@ -184,6 +184,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------------------- explain
+
+
+def _explain_args(p: argparse.ArgumentParser) -> None:
+    from kanbio import explain
+
+    explain.add_arguments(p)
+
+
+@command("explain", "attributions, symbolic formula and motif check of a checkpoint")(
+    _explain_args)
+def run_explain(args: argparse.Namespace) -> int:
+    from kanbio import explain
+
+    return explain.run(args) or 0
+
+
 # ---------------------------------------------------------------------------------------- main
 
 

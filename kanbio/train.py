@@ -40,6 +40,9 @@ class TrainConfig:
     lamb: float = 0.0  # KAN sparsity regularisation strength (0: off)
     lamb_l1: float = 1.0
     lamb_entropy: float = 2.0
+    first_layer_lr_scale: float | None = None  # None: 1/21 for a KAN on one-hot windows, else 1
+    grid_update_every: int = 0  # KAN: update hidden-layer grids every n epochs (0: never) ...
+    grid_update_until: int = 0  # ... up to this epoch
     device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
     progress: bool = True
@@ -111,6 +114,29 @@ def predict_logit(model: torch.nn.Module, x: np.ndarray | torch.Tensor, batch_si
     return torch.cat(out).numpy() if out else np.zeros(0)
 
 
+def _param_groups(model: torch.nn.Module, lr: float, cfg: TrainConfig) -> list[dict]:
+    """Adam parameter groups: the first layer of a one-hot KAN learns at ``lr / 21`` by default.
+
+    Every sample sees all L·21 first-layer edges through their value at 0, so Adam, which moves
+    each parameter by about ``lr`` whatever its gradient's size, shifts every hidden sum by about
+    ``L·21·lr`` per step in the same direction. At the usual learning rates that pushes the hidden
+    sums far outside the spline grids within the first epoch and the network dies (a constant
+    output). Scaling the first layer's rate by the number of letters keeps the drift at the scale
+    of an MLP bias while leaving the model class unchanged.
+    """
+    scale = cfg.first_layer_lr_scale
+    layers = getattr(model, "layers", None)
+    if scale is None:
+        scale = 1.0 / 21 if getattr(model, "window_length", None) and layers is not None and \
+            type(model).__name__ == "KAN" else 1.0
+    if scale == 1.0 or not layers:
+        return [{"params": list(model.parameters())}]
+    first = list(layers[0].parameters())
+    ids = {id(p) for p in first}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    return [{"params": first, "lr": lr * scale}, {"params": rest}]
+
+
 def _regularisation(model: torch.nn.Module, cfg: TrainConfig) -> torch.Tensor | float:
     if cfg.lamb <= 0 or not hasattr(model, "regularization"):
         return 0.0
@@ -142,9 +168,12 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
         x_va = as_input(x_val)
         y_va = np.asarray(y_val, dtype=np.int64)
     model.to(device)
+    if cfg.lamb > 0 and hasattr(model, "cache_acts"):
+        model.cache_acts = True  # the regulariser reads the edge magnitudes of each forward
     lr = cfg.lr if cfg.lr is not None else (3e-3 if cfg.optimizer == "adam" else 1.0)
     if cfg.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(_param_groups(model, lr, cfg), lr=lr,
+                               weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.LBFGS(model.parameters(), lr=lr, max_iter=20, history_size=10,
                                 line_search_fn="strong_wolfe", tolerance_grad=1e-32,
@@ -171,6 +200,11 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
         else:
             train_loss = float(opt.step(lambda idx=idx: _closure(model, opt, x_tr, y_tr, idx,
                                                                   pos_weight, cfg, device)))
+        if cfg.grid_update_every and epoch <= cfg.grid_update_until and \
+                epoch % cfg.grid_update_every == 0 and hasattr(model, "update_grid"):
+            sample = torch.randperm(len(x_tr), generator=gen)[:4096]
+            with torch.no_grad():
+                model.update_grid(x_tr[sample].to(device))
         row = {"epoch": epoch, "train_loss": train_loss}
         if has_val:
             s = predict_logit(model, x_va, device=device)
@@ -193,6 +227,8 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
                 break
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
     model.load_state_dict(best_state)
+    if hasattr(model, "cache_acts"):
+        model.cache_acts = False
     model.cpu()
     hist.seconds = time.perf_counter() - t0
     hist.peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

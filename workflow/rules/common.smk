@@ -13,6 +13,10 @@ MODELS = sorted(config.get("models", {}))
 SEEDS = config.get("seeds", [0, 1, 2])
 COMPARE = config.get("compare", ["kan", "mlp"])
 EXPLAIN_SEEDS = config.get("explain", {}).get("seeds", SEEDS[:1])
+KAN_MODELS = [m for m in MODELS if config["models"][m]["type"] == "kan"]
+OTHER_MODELS = [m for m in MODELS if m not in KAN_MODELS]
+KAN_PATTERN = "|".join(KAN_MODELS) or "(?!)"  # (?!) matches nothing
+OTHER_PATTERN = "|".join(OTHER_MODELS) or "(?!)"
 INPUT_KEYS = [
     "fasta",
     "sites",
@@ -68,6 +72,17 @@ def per_model_seed(dataset, filename):
     )
 
 
+def explain_params(wildcards):
+    """Keyword arguments of kanbio.explain.explain for one dataset and model."""
+    ds = dataset_spec(wildcards.dataset)
+    return {
+        "truth": ds.get("truth"),
+        "known_motif": ds.get("known_motif"),
+        "max_windows": config.get("explain", {}).get("max_windows", 10000),
+        "library": config["models"][wildcards.model].get("symbolic_library"),
+    }
+
+
 def explained_pairs(wildcards=None):
     return [(m, s) for m in MODELS for s in EXPLAIN_SEEDS]
 
@@ -87,5 +102,6 @@ def all_outputs():
     )
     if MODELS:
         out += expand("results/{dataset}/summary.md", dataset=DATASETS)
-        out += ["results/summary.md"]
+        out += ["results/summary.md", "results/figures/accuracy_vs_params.png"]
+        out += expand("results/figures/{dataset}_roc.png", dataset=DATASETS)
     return out

@@ -1,3 +1,62 @@
+rule explain_kan:
+    input:
+        windows="results/{dataset}/windows.tsv.gz",
+        model="results/{dataset}/models/{model}/seed{seed}/model.pt",
+        meta="results/{dataset}/models/{model}/seed{seed}/model.json",
+    output:
+        motif="results/{dataset}/explain/{model}/seed{seed}/motif.json",
+        positions="results/{dataset}/explain/{model}/seed{seed}/attribution_positions.tsv",
+        residues="results/{dataset}/explain/{model}/seed{seed}/attribution_residues.tsv",
+        formula="results/{dataset}/explain/{model}/seed{seed}/formula.txt",
+        latex="results/{dataset}/explain/{model}/seed{seed}/formula.tex",
+        logo=report(
+            "results/figures/{dataset}/{model}_seed{seed}_logo_exact.png",
+            caption="../report/logo.rst",
+            category="Explanations",
+            subcategory="{dataset}",
+        ),
+        heatmap=report(
+            "results/figures/{dataset}/{model}_seed{seed}_heatmap_exact.png",
+            caption="../report/heatmap.rst",
+            category="Explanations",
+            subcategory="{dataset}",
+        ),
+        ism=report(
+            "results/figures/{dataset}/{model}_seed{seed}_heatmap_ism.png",
+            caption="../report/heatmap.rst",
+            category="Explanations",
+            subcategory="{dataset}",
+        ),
+        network=report(
+            "results/figures/{dataset}/{model}_seed{seed}_network.png",
+            caption="../report/network.rst",
+            category="Explanations",
+            subcategory="{dataset}",
+        ),
+        functions=report(
+            "results/figures/{dataset}/{model}_seed{seed}_functions.png",
+            caption="../report/functions.rst",
+            category="Explanations",
+            subcategory="{dataset}",
+        ),
+    log:
+        "results/logs/explain/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/explain/{dataset}/{model}/seed{seed}.tsv"
+    wildcard_constraints:
+        model=KAN_PATTERN,
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        explain=explain_params,
+    script:
+        "../scripts/explain.py"
+
+
 rule explain:
     input:
         windows="results/{dataset}/windows.tsv.gz",
@@ -7,10 +66,24 @@ rule explain:
         motif="results/{dataset}/explain/{model}/seed{seed}/motif.json",
         positions="results/{dataset}/explain/{model}/seed{seed}/attribution_positions.tsv",
         residues="results/{dataset}/explain/{model}/seed{seed}/attribution_residues.tsv",
+        heatmap=report(
+            "results/figures/{dataset}/{model}_seed{seed}_heatmap_ism.png",
+            caption="../report/heatmap.rst",
+            category="Explanations",
+            subcategory="{dataset}",
+        ),
+        logo=report(
+            "results/figures/{dataset}/{model}_seed{seed}_logo_ism.png",
+            caption="../report/logo.rst",
+            category="Explanations",
+            subcategory="{dataset}",
+        ),
     log:
         "results/logs/explain/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "results/benchmarks/explain/{dataset}/{model}/seed{seed}.tsv"
+    wildcard_constraints:
+        model=OTHER_PATTERN,
     conda:
         ENV
     threads: 1
@@ -18,8 +91,6 @@ rule explain:
         mem_mb=4000,
         runtime=30,
     params:
-        truth=lambda wc: dataset_spec(wc.dataset).get("truth"),
-        known_motif=lambda wc: dataset_spec(wc.dataset).get("known_motif"),
-        max_windows=config.get("explain", {}).get("max_windows", 10000),
+        explain=explain_params,
     script:
         "../scripts/explain.py"

@@ -1,0 +1,157 @@
+"""Multi-layer perceptron baseline with the same one-hot first layer primitive as the KAN."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from itertools import pairwise
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..alphabet import A
+from ..errors import InputError
+from .kan import flat_index, onehot_sum
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "silu": F.silu,
+    "relu": F.relu,
+    "gelu": F.gelu,
+    "tanh": torch.tanh,
+}
+
+
+class MLP(nn.Module):
+    """Fully connected network; index windows (N, L) take a gather-sum first layer.
+
+    Parameters
+    ----------
+    width : nodes per layer, e.g. ``[33 * 21, 64, 1]`` (same meaning as for :class:`KAN`).
+    window_length : L for one-hot windows; then ``width[0] == L * 21``.
+    activation : "silu", "relu", "gelu" or "tanh", applied after every layer but the last.
+    seed : seed of the local generator; weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+
+    Attributes
+    ----------
+    weights : per layer (in, out); row ``p * 21 + a`` of ``weights[0]`` is residue a at position p.
+    biases : per layer (out,).
+    """
+
+    def __init__(
+        self,
+        width: Sequence[int],
+        window_length: int | None = None,
+        activation: str = "silu",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        width = [int(w) for w in width]
+        if len(width) < 2 or min(width) < 1:
+            raise InputError(f"width needs at least two positive entries, got {width}")
+        if window_length is not None and width[0] != window_length * A:
+            raise InputError(f"width[0] = {width[0]} but window_length * {A} = {window_length * A}")
+        if activation not in ACTIVATIONS:
+            raise InputError(
+                f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}"
+            )
+        self.width, self.window_length = width, window_length
+        self.activation, self.seed = activation, int(seed)
+        gen = torch.Generator().manual_seed(self.seed)
+
+        def uniform(fan_in: int, *shape: int) -> nn.Parameter:
+            return nn.Parameter((2 * torch.rand(*shape, generator=gen) - 1) / math.sqrt(fan_in))
+
+        pairs = list(pairwise(width))
+        self.weights = nn.ParameterList(uniform(i, i, o) for i, o in pairs)  # (in, out) each
+        self.biases = nn.ParameterList(uniform(i, o) for i, o in pairs)  # (out,) each
+
+    def config(self) -> dict[str, Any]:
+        """JSON-able constructor arguments."""
+        return {
+            "width": list(self.width),
+            "window_length": self.window_length,
+            "activation": self.activation,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> MLP:
+        """Build an (untrained) model from :meth:`config`; then ``load_state_dict``."""
+        return cls(**cfg)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (N, width[-1]) from index windows (N, L) or dense features (N, width[0])."""
+        if x.is_floating_point():
+            if x.dim() != 2 or x.shape[1] != self.width[0]:
+                raise InputError(
+                    f"dense input must have shape (N, {self.width[0]}), got {tuple(x.shape)}"
+                )
+            h = torch.addmm(self.biases[0], x, self.weights[0])  # (N, H)
+        else:
+            if self.window_length is None:
+                raise InputError("integer (index) input needs a model built with window_length")
+            flat = flat_index(x, self.window_length)  # (N, L)
+            h = onehot_sum(flat, self.weights[0]) + self.biases[0]  # (N, H)
+        act = ACTIVATIONS[self.activation]
+        for w, b in zip(self.weights[1:], self.biases[1:], strict=True):
+            h = torch.addmm(b, act(h), w)  # (N, out)
+        return h
+
+    def n_params(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+    def flops(self, input: str = "onehot") -> int:
+        """Forward FLOPs per sample, same convention as :meth:`KAN.flops`: a dense layer costs
+        ``2 in out + out`` (multiply-adds and bias), an activation 4 per unit, the one-hot first
+        layer ``(L + 1) H`` (sum of L weight rows plus the bias)."""
+        if input not in ("onehot", "dense"):
+            raise InputError(f"input must be 'onehot' or 'dense', got {input!r}")
+        if input == "onehot" and self.window_length is None:
+            raise InputError("onehot FLOPs need a model built with window_length")
+        w = self.width
+        first = (self.window_length + 1) * w[1] if input == "onehot" else 2 * w[0] * w[1] + w[1]
+        return first + sum(4 * i + 2 * i * o + o for i, o in pairwise(w[1:]))
+
+
+def kan_n_params(width: Sequence[int], grid: int = 5, k: int = 3) -> int:
+    """Trainable parameters of a :class:`KAN`: ``G + k`` coefficients and two scales per edge."""
+    return sum(i * o * (grid + k + 2) for i, o in pairwise(width))
+
+
+def mlp_n_params(width: Sequence[int]) -> int:
+    """Trainable parameters of an :class:`MLP` (weights and biases)."""
+    return sum(i * o + o for i, o in pairwise(width))
+
+
+def matched_width(
+    kan_width: Sequence[int], grid: int = 5, k: int = 3, window_length: int | None = None
+) -> int:
+    """Hidden width ``h`` whose MLP ``[in, h, ..., h, out]`` (same depth) has the parameter count
+    closest to the KAN's.
+
+    Examples
+    --------
+    >>> matched_width([33 * 21, 8, 1], grid=5, k=3, window_length=33)
+    80
+    """
+    kan_width = [int(w) for w in kan_width]
+    if len(kan_width) < 3:
+        raise InputError(f"matched_width needs at least one hidden layer, got {kan_width}")
+    if window_length is not None and kan_width[0] != window_length * A:
+        raise InputError(f"width[0] = {kan_width[0]} but window_length * {A} = {window_length * A}")
+    target = kan_n_params(kan_width, grid, k)
+    n_hidden = len(kan_width) - 2
+
+    def count(h: int) -> int:
+        return mlp_n_params([kan_width[0], *[h] * n_hidden, kan_width[-1]])
+
+    lo, hi = 1, 1
+    while count(hi) < target:  # count is increasing in h: double, then bisect
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if count(mid) < target else (lo, mid)
+    return min((lo, hi), key=lambda h: abs(count(h) - target))
