@@ -95,13 +95,14 @@ def dataset_summary(dataset: str, acc: pd.DataFrame, comparison: dict | None,
     if description:
         lines += [description, ""]
     lines += ["Test split; mean ± sd over seeds (threshold chosen on validation by max MCC).", "",
-              "| model | seeds | AUROC | AUPRC | MCC | ACC | Sn | Sp | parameters | train s |",
+              "| model | seeds | AUROC | AUPRC | MCC | ACC | Sn | Sp | parameters | FLOPs |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for model, g in acc.groupby("model", sort=True):
         lines.append(f"| {model} | {len(g)} | {_pm(g.auroc)} | {_pm(g.auprc)} | {_pm(g.mcc)} | "
                      f"{_pm(g.acc)} | {_pm(g.sn)} | {_pm(g.sp)} | {int(g.n_params.iloc[0]):,} | "
-                     f"{_pm(g.train_seconds, 1)} |")
-    lines += ["", "95% bootstrap CIs per seed are in `accuracy.tsv`.", ""]
+                     f"{int(g.flops.iloc[0]):,} |")
+    lines += ["", "95% bootstrap CIs per seed, training time and peak memory are in "
+              "`accuracy.tsv`.", ""]
     if comparison is not None:
         a, b = pair
         d, lo, hi = comparison["diff"], comparison["lo"], comparison["hi"]

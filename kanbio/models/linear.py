@@ -5,14 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.linear_model import LogisticRegression
 
 from ..alphabet import A
 from ..errors import InputError
 
 
-def onehot_csr(idx: np.ndarray, window_length: int | None = None) -> sp.csr_matrix:
+def onehot_csr(idx: np.ndarray, window_length: int | None = None) -> Any:
     """Sparse one-hot matrix (N, L * 21) from index windows (N, L); column ``p * 21 + a``."""
     idx = np.asarray(idx)
     if idx.ndim != 2 or (window_length is not None and idx.shape[1] != window_length):
@@ -26,6 +24,8 @@ def onehot_csr(idx: np.ndarray, window_length: int | None = None) -> sp.csr_matr
     n, length = idx.shape
     cols = (idx.astype(np.int64) + A * np.arange(length)).ravel()  # (N * L,)
     data = np.ones(n * length, dtype=np.float64)
+    import scipy.sparse as sp  # imported on use: keeps `import kanbio` light
+
     return sp.csr_matrix((data, cols, np.arange(0, n * length + 1, length)), shape=(n, length * A))
 
 
@@ -83,6 +83,8 @@ class LogisticBaseline:
             raise InputError(f"{x.shape[0]} windows but {y.shape[0]} labels")
         if not np.isin(y, (0, 1)).all() or np.unique(y).size != 2:
             raise InputError("labels must be 0/1 with both classes present")
+        from sklearn.linear_model import LogisticRegression
+
         clf = LogisticRegression(
             C=self.C,
             class_weight=self.class_weight,

@@ -1,0 +1,433 @@
+"""Score every candidate residue of new FASTA files with a trained checkpoint (``kanbio predict``).
+
+FASTA files of any size are streamed: records are read with :func:`kanbio.io.iter_fasta`,
+validated and normalised as ``prepare`` does (same errors), ``#`` site marks are stripped, and
+proteins are processed in chunks of about ``chunk_residues`` residues. Windows are scored in fixed
+batches of :data:`BATCH` rows counted over the whole stream, so the output does not depend on the
+chunk size. Rows go to a temporary file that is renamed into place only when every record was
+read (gzip without timestamp when the name ends in ``.gz``): bad input never leaves a partial file.
+
+Columns of the output table (one row per candidate residue, in input order):
+
+``protein_id, position`` (1-based), ``residue``, ``window`` (X-padded, the model's length),
+``probability`` (sigmoid of the log-odds, 6 decimals), ``label`` (1 if log-odds >= threshold),
+``top_offsets`` (the offsets, e.g. ``-3,+1,+2``, contributing most to this window's score).
+
+Threshold: an explicit ``threshold`` (log-odds), else ``threshold`` of ``metrics.json`` in the
+checkpoint folder (chosen on validation by ``kanbio evaluate``), else 0.0 (probability 0.5).
+
+Contributions (``top_offsets``): every model starts with a table lookup on one-hot windows,
+``s = b + sum_p W[p, a_p]`` (a KAN's first-layer table ``T``, an MLP's first weight matrix, the
+logistic weights), followed by a head ``logit = f(s)``. The contribution of offset ``p`` to window
+``n`` is ``c_np = g_n . (W[p, a_np] - mean_b W[p, b])`` with ``g_n = df/ds`` at ``s_n`` (exact
+derivatives, one backward pass per batch) and ``b`` over the 20 amino acids: the first-order
+change of the log-odds when the residue at ``p`` is replaced by the position's average amino
+acid. It is exact for the logistic baseline and the per-window form of the ``exact`` KAN
+attribution of :mod:`kanbio.attribution`. Offsets are ranked by ``|c_np|``; the centre (the
+candidate residue itself) is not ranked; ties keep the lower offset first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.special import expit
+
+from . import checkpoint
+from .alphabet import LETTERS
+from .errors import InputError
+from .io import ReadReport, _clean, iter_fasta
+from .models import KAN, MLP, LogisticBaseline, flat_index, onehot_sum, positive_logit
+from .models.mlp import ACTIVATIONS
+from .output import atomic_path
+from .windows import extract_indices, layout, residue_codes
+
+COLUMNS = ["protein_id", "position", "residue", "window", "probability", "label", "top_offsets"]
+BATCH = 8192  # windows per scoring batch (as kanbio.checkpoint.score)
+CHUNK_RESIDUES = 4_000_000
+TOP_METHOD = ("first-order change of the log-odds when the residue is replaced by the position's "
+              "average amino acid (gradient x centred first-layer table); centre excluded")
+log = logging.getLogger(__name__)
+
+Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # (n, L) -> (n,), (n, L)
+
+
+# ----------------------------------------------------------------------------------- scoring
+def scorer(model: KAN | MLP | LogisticBaseline, window_length: int) -> Scorer:
+    """Window scorer: index windows (n, L) uint8 -> (log-odds (n,) float64, contributions (n, L)).
+
+    The log-odds are computed with the same operations as ``model(x)`` (KAN, MLP) or
+    ``decision_function`` (logistic), so they equal :func:`kanbio.checkpoint.score`; the
+    contributions are defined in the module docstring.
+    """
+    length = window_length
+    if isinstance(model, LogisticBaseline):
+        w = model.coef_.reshape(length, -1)  # (L, 21)
+        wc = w - w[:, :20].mean(1, keepdims=True)
+        pos = np.arange(length)
+
+        def linear(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            return model.decision_function(idx), wc[pos, idx]
+
+        return linear
+    if getattr(model, "window_length", None) != length:
+        raise InputError(f"model is built for windows of length {model.window_length}, its "
+                         f"metadata says {length}")
+    model.eval().requires_grad_(False)
+    with torch.no_grad():
+        if isinstance(model, KAN):
+            table, const = model.layers[0].onehot_table()  # (L * 21, H), (H,)
+            rest: Sequence[Callable[[torch.Tensor], torch.Tensor]] = list(model.layers[1:])
+        else:
+            table, const = model.weights[0], model.biases[0]
+            act = ACTIVATIONS[model.activation]
+            rest = [lambda h, w=w, b=b: torch.addmm(b, act(h), w)
+                    for w, b in zip(model.weights[1:], model.biases[1:], strict=True)]
+        t = table.detach().reshape(length, -1, table.shape[1])  # (L, 21, H)
+        centred = (t - t[:, :20].mean(1, keepdim=True)).reshape(table.shape)  # (L * 21, H)
+
+    def network(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flat = flat_index(torch.from_numpy(np.ascontiguousarray(idx)), length)  # (n, L)
+        with torch.no_grad():
+            s = onehot_sum(flat, table) + const  # (n, H): the first layer, as in forward
+        s.requires_grad_(True)
+        with torch.enable_grad():
+            h = s
+            for layer in rest:
+                h = layer(h)
+            logit = positive_logit(h)  # (n,)
+            g = torch.autograd.grad(logit.sum(), s, allow_unused=True)[0] \
+                if logit.requires_grad else None
+        if g is None:  # the head ignores s (e.g. everything pruned)
+            g = torch.zeros_like(s)
+        with torch.no_grad():
+            contrib = torch.bmm(F.embedding(flat, centred), g.unsqueeze(2)).squeeze(2)  # (n, L)
+        return logit.detach().double().numpy(), contrib.numpy()
+
+    return network
+
+
+def top_offsets(contrib: np.ndarray, top: int = 3) -> list[str]:
+    """The ``top`` offsets with the largest ``|contribution|`` per window (centre excluded), as
+    ``-3,+1,+2`` strings, largest first; ties keep the lower offset first."""
+    n, length = contrib.shape
+    h = length // 2
+    k = min(top, length - 1)
+    if k <= 0 or n == 0:
+        return [""] * n
+    mag = np.abs(contrib).astype(np.float64)  # (n, L)
+    mag[:, h] = -1.0  # the candidate itself is never ranked (k <= L - 1 keeps it out)
+    rows = np.arange(n)
+    code = np.zeros(n, np.int64)
+    for _ in range(k):  # argmax returns the first (lowest) offset among ties
+        j = mag.argmax(1)
+        mag[rows, j] = -np.inf
+        code = code * length + j
+    uniq, inv = np.unique(code, return_inverse=True)  # format each distinct ranking once
+    names = [f"{o:+d}" for o in range(-h, h + 1)]
+    text = []
+    for c in uniq.tolist():
+        picks = []
+        for _ in range(k):
+            c, j = divmod(c, length)
+            picks.append(names[j])
+        text.append(",".join(reversed(picks)))
+    return np.array(text, dtype=object)[inv.ravel()].tolist()
+
+
+# ------------------------------------------------------------------------------------- input
+def _records(paths: Sequence[str], report: ReadReport, strict: bool,
+             marks: list[int]) -> Iterator[tuple[str, str]]:
+    """Validated ``(id, clean sequence)`` records of every file, '#' marks stripped and counted."""
+    seen: set[str] = set()
+    for path in paths:
+        for rid, raw, line, blank, _ in iter_fasta(path):
+            report.records += 1
+            if rid in seen:
+                report.drop(InputError("duplicate protein id", path, rid, line), "duplicate_id",
+                            strict)
+                continue
+            n_marks = raw.count("#")
+            if n_marks:
+                if raw.startswith("#") or "##" in raw:
+                    where = "at the sequence start" if raw.startswith("#") else "doubled ('##')"
+                    report.drop(InputError(f"site mark '#' {where}", path, rid, line),
+                                "malformed_mark", strict)
+                    continue
+                raw = raw.replace("#", "")
+            try:
+                seq, mapped = _clean(raw, path, rid, line, blank)
+            except InputError as err:
+                report.drop(err, "invalid_character", strict)
+                continue
+            seen.add(rid)
+            report.letters_normalised.update(mapped)
+            marks[0] += n_marks
+            yield rid, seq
+
+
+def _chunks(records: Iterator[tuple[str, str]], max_residues: int,
+            max_proteins: int | None) -> Iterator[tuple[list[str], list[str]]]:
+    """Group records into ``(ids, sequences)`` chunks of about ``max_residues`` residues."""
+    ids: list[str] = []
+    seqs: list[str] = []
+    size = 0
+    for rid, seq in records:
+        ids.append(rid)
+        seqs.append(seq)
+        size += len(seq)
+        if size >= max_residues or (max_proteins and len(ids) >= max_proteins):
+            yield ids, seqs
+            ids, seqs, size = [], [], 0
+    if ids:
+        yield ids, seqs
+
+
+def _windows(ids: list[str], seqs: list[str], residues: str, h: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate windows of one chunk: ``(protein ids (N,), positions (N,), windows (N, L))``."""
+    buf, starts = layout(seqs, h)
+    centres, wins = extract_indices(buf, starts, residues, h)  # wins: a copy (fancy indexing)
+    owner = np.searchsorted(starts, centres, side="right") - 1
+    return np.array(ids, dtype=object)[owner], centres - starts[owner] + 1, wins
+
+
+# ---------------------------------------------------------------------------------- settings
+def _residues(meta: dict, residues: str | None, meta_path: Path) -> str:
+    """The candidate residues: the model's by default; letters the model never saw are refused."""
+    trained = str(meta.get("residues") or "").upper()
+    if residues is None:
+        if not trained:
+            raise InputError("the checkpoint does not record its residues; give them "
+                             "(--residues)", path=str(meta_path))
+        residues = trained
+    residues = residues.upper()
+    try:
+        residue_codes(residues)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    extra = sorted(set(residues) - set(trained)) if trained else []
+    if extra:
+        raise InputError(f"residues {residues!r} include {''.join(extra)!r}, which the model was "
+                         f"not trained on (its residues: {trained!r})", path=str(meta_path))
+    return "".join(sorted(set(residues)))
+
+
+def _threshold(model_dir: Path, threshold: float | None) -> tuple[float, str]:
+    """Explicit threshold, else ``metrics.json`` of the checkpoint folder, else 0.0."""
+    if threshold is not None:
+        if not math.isfinite(threshold):
+            raise InputError(f"threshold must be a finite log-odds value, got {threshold}")
+        return float(threshold), "given"
+    path = model_dir / "metrics.json"
+    if not path.exists():
+        return 0.0, "default (log-odds 0, probability 0.5; no metrics.json in the model folder)"
+    try:
+        value = json.loads(path.read_text()).get("threshold")
+    except (json.JSONDecodeError, AttributeError):
+        raise InputError("invalid metrics file (expected a JSON object)", path=str(path)) from None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(f"metrics file has no finite 'threshold' (got {value!r})", path=str(path))
+    return float(value), f"{path} (chosen on validation)"
+
+
+# ------------------------------------------------------------------------------------ output
+@contextlib.contextmanager
+def _open_out(tmp: str, gz: bool) -> Iterator[IO[bytes]]:
+    """A binary handle on ``tmp``: gzip (no name, no timestamp: deterministic) or plain."""
+    with open(tmp, "wb") as raw:
+        if not gz:
+            yield raw
+            return
+        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=1) as z:
+            yield z
+
+
+def _rows(pid: np.ndarray, pos: np.ndarray, wins: np.ndarray, logit: np.ndarray,
+          contrib: np.ndarray, threshold: float, top: int) -> bytes:
+    """TSV lines of one scored batch.
+
+    The fixed-width middle of a line, ``residue, window, probability, label``, is assembled as a
+    byte matrix (probability rounded to 6 decimals, always ``d.dddddd``), the rest per row.
+    """
+    n, length = wins.shape
+    width = length + 14  # "R\t" + window + "\t" + "d.dddddd" + "\t" + label + "\t"
+    m = np.empty((n, width), np.uint8)
+    tab, zero = ord("\t"), ord("0")
+    m[:, 0] = LETTERS[wins[:, length // 2]]
+    m[:, 2 : 2 + length] = LETTERS[wins]
+    m[:, [1, length + 2, length + 11, length + 13]] = tab
+    q = np.rint(expit(logit) * 1e6).astype(np.int64)  # probability in millionths
+    m[:, length + 3] = zero + q // 1_000_000
+    m[:, length + 4] = ord(".")
+    rest = q % 1_000_000
+    for j in range(length + 10, length + 4, -1):
+        m[:, j] = zero + rest % 10
+        rest //= 10
+    m[:, length + 12] = zero + (logit >= threshold)
+    mid = m.tobytes().decode("ascii")
+    lines = [f"{a}\t{b}\t{mid[i * width : (i + 1) * width]}{c}\n" for i, (a, b, c) in enumerate(
+        zip(pid.tolist(), pos.tolist(), top_offsets(contrib, top), strict=True))]
+    return "".join(lines).encode("utf-8")
+
+
+# -------------------------------------------------------------------------------------- main
+def predict(
+    model_dir: str | os.PathLike,
+    fasta_paths: str | os.PathLike | Sequence[str | os.PathLike],
+    out_path: str | os.PathLike,
+    residues: str | None = None,
+    threshold: float | None = None,
+    chunk_residues: int = CHUNK_RESIDUES,
+    chunk_proteins: int | None = None,
+    top: int = 3,
+    strict: bool = True,
+) -> dict[str, Any]:
+    """Score every candidate residue of ``fasta_paths`` with the checkpoint in ``model_dir``.
+
+    Parameters
+    ----------
+    model_dir : checkpoint folder (``model.pt``, ``model.json``; ``metrics.json`` optional).
+    fasta_paths : FASTA file(s), plain or gzip, optionally ``#``-marked (marks are ignored).
+    out_path : output table (TSV, gzip if the name ends in ``.gz``); columns :data:`COLUMNS`.
+    residues : candidate residues (default: the model's); letters it was not trained on are
+        refused.
+    threshold : log-odds threshold for ``label`` (default: ``metrics.json``, else 0.0).
+    chunk_residues, chunk_proteins : a chunk of proteins is processed once it holds this many
+        residues (or proteins): the memory bound. The output does not depend on them.
+    top : offsets listed in ``top_offsets``.
+    strict : a malformed record (bad character, bad mark, duplicate id) stops everything; else it
+        is skipped and counted in ``dropped``.
+
+    Returns
+    -------
+    Summary: counts, the threshold and its source, timing.
+    """
+    t0 = time.perf_counter()
+    paths = [str(fasta_paths)] if isinstance(fasta_paths, (str, os.PathLike)) else \
+        [str(p) for p in fasta_paths]
+    if not paths:
+        raise InputError("no FASTA file given")
+    if chunk_residues < 1 or (chunk_proteins is not None and chunk_proteins < 1) or top < 0:
+        raise InputError("chunk sizes must be positive and top non-negative")
+    model_dir = Path(model_dir)
+    model, meta = checkpoint.load(model_dir)
+    length = meta.get("window_length")
+    if not isinstance(length, int) or length < 1 or length % 2 == 0:
+        raise InputError(f"checkpoint has no odd window_length (got {length!r})",
+                         path=str(model_dir / "model.json"))
+    h = length // 2
+    res = _residues(meta, residues, model_dir / "model.json")
+    thr, source = _threshold(model_dir, threshold)
+    for p in paths:  # a missing, empty or binary file fails before any work
+        with contextlib.closing(iter_fasta(p)) as records:
+            next(records, None)
+    score = scorer(model, length)
+
+    report, marks = ReadReport(), [0]
+    counts = {"proteins": 0, "residues": 0, "windows": 0, "predicted_positive": 0, "chunks": 0}
+    pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def flush(out: IO[bytes], final: bool) -> None:
+        """Score and write whole batches of the pending windows (the rest too when final)."""
+        total = sum(len(p[0]) for p in pending)
+        n = total if final else total - total % BATCH
+        if n == 0:
+            return
+        pid, pos, wins = (np.concatenate([p[i] for p in pending]) for i in range(3))
+        for s in range(0, n, BATCH):
+            e = min(s + BATCH, n)
+            logit, contrib = score(wins[s:e])
+            counts["predicted_positive"] += int((logit >= thr).sum())
+            out.write(_rows(pid[s:e], pos[s:e], wins[s:e], logit, contrib, thr, top))
+        pending[:] = [(pid[n:], pos[n:], wins[n:])] if n < total else []
+
+    with atomic_path(out_path) as tmp, _open_out(tmp, str(out_path).endswith(".gz")) as out:
+        out.write(("\t".join(COLUMNS) + "\n").encode())
+        records = _records(paths, report, strict, marks)
+        for ids, seqs in _chunks(records, chunk_residues, chunk_proteins):
+            pid, pos, wins = _windows(ids, seqs, res, h)
+            counts["chunks"] += 1
+            counts["proteins"] += len(ids)
+            counts["residues"] += sum(map(len, seqs))
+            counts["windows"] += len(pid)
+            pending.append((pid, pos, wins))
+            flush(out, final=False)
+        flush(out, final=True)
+    seconds = time.perf_counter() - t0
+    summary = {
+        "model": str(model_dir), "type": meta.get("type"), "fasta": paths, "out": str(out_path),
+        "residues_scored": res, "model_residues": meta.get("residues"), "half_width": h,
+        "window_length": length, **counts, "threshold": thr, "threshold_source": source,
+        "records_read": report.records, "marks_stripped": marks[0],
+        "letters_normalised": dict(sorted(report.letters_normalised.items())),
+        "dropped": dict(sorted(report.dropped.items())), "warnings": report.warnings,
+        "top_offsets": TOP_METHOD, "seconds": round(seconds, 3),
+        "residues_per_second": round(counts["residues"] / max(seconds, 1e-9)),
+    }
+    log.info("predict: %d proteins, %d %s windows, %d predicted positive; written to %s",
+             counts["proteins"], counts["windows"], res, counts["predicted_positive"], out_path)
+    return summary
+
+
+# --------------------------------------------------------------------------------------- CLI
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Options of ``kanbio predict``."""
+    parser.add_argument("--model", required=True, help="checkpoint folder")
+    parser.add_argument("--fasta", required=True, nargs="+",
+                        help="FASTA file(s) to score (gzip allowed; '#' marks are ignored)")
+    parser.add_argument("--out", required=True, help="output table (.tsv or .tsv.gz)")
+    parser.add_argument("--residues", help="candidate residues (default: the model's)")
+    parser.add_argument("--threshold", type=float,
+                        help="log-odds threshold for 'label' (default: metrics.json of the "
+                        "model folder, else 0)")
+    parser.add_argument("--chunk-residues", type=int, default=CHUNK_RESIDUES,
+                        help="residues per processing chunk (bounds memory)")
+    parser.add_argument("--batch-proteins", type=int,
+                        help="also end a chunk after this many proteins")
+    parser.add_argument("--top", type=int, default=3, help="offsets listed in top_offsets")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="skip (and count) malformed records instead of stopping")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``kanbio predict``; print a one-line summary on stderr."""
+    s = predict(args.model, args.fasta, args.out, residues=args.residues,
+                threshold=args.threshold, chunk_residues=args.chunk_residues,
+                chunk_proteins=args.batch_proteins, top=args.top, strict=not args.skip_invalid)
+    dropped = ", ".join(f"{k} {v}" for k, v in s["dropped"].items()) or "none"
+    print(f"{s['proteins']} proteins, {s['residues']} residues, {s['windows']} candidate "
+          f"windows ({s['residues_scored']}), {s['predicted_positive']} predicted positive at "
+          f"log-odds {s['threshold']:.4g} ({s['threshold_source']}); dropped: {dropped}; "
+          f"{s['residues_per_second'] / 1e6:.2f} M residues/s; written to {args.out}",
+          file=sys.stderr)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Stand-alone entry point (``python -m kanbio.predict``)."""
+    args = add_arguments(argparse.ArgumentParser(prog="kanbio predict")).parse_args(argv)
+    try:
+        return run(args)
+    except InputError as err:
+        print(f"kanbio predict: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
