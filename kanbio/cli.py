@@ -201,6 +201,23 @@ def run_explain(args: argparse.Namespace) -> int:
     return explain.run(args) or 0
 
 
+# ------------------------------------------------------------------------------------- predict
+
+
+def _predict_args(p: argparse.ArgumentParser) -> None:
+    from kanbio import predict
+
+    predict.add_arguments(p)
+
+
+@command("predict", "score every candidate residue of new FASTA files with a checkpoint")(
+    _predict_args)
+def run_predict(args: argparse.Namespace) -> int:
+    from kanbio import predict
+
+    return predict.run(args) or 0
+
+
 # ---------------------------------------------------------------------------------------- main
 
 

@@ -107,6 +107,9 @@ def open_text(path: str | os.PathLike) -> io.TextIOBase:
     return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline=None)
 
 
+_BLANK = re.compile(r"[ \t\v\f]")
+
+
 class _LineCounter:
     """Wrap a text handle: remember each header's line and the first inner blank per record.
 
@@ -126,7 +129,7 @@ class _LineCounter:
             if line.startswith(">"):
                 self.headers.append(self.line)
             elif self.headers and len(self.headers) - 1 not in self.blank_in:
-                if any(c in line.strip() for c in " \t\v\f"):
+                if _BLANK.search(line.strip()):
                     self.blank_in[len(self.headers) - 1] = self.line
             yield line
 

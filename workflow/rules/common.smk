@@ -1,5 +1,8 @@
 """Config validation and the helpers the rules share."""
 
+import os
+import re
+
 from snakemake.utils import validate
 
 from kanbio import config as kcfg
@@ -104,4 +107,53 @@ def all_outputs():
         out += expand("results/{dataset}/summary.md", dataset=DATASETS)
         out += ["results/summary.md", "results/figures/accuracy_vs_params.png"]
         out += expand("results/figures/{dataset}_roc.png", dataset=DATASETS)
-    return out
+    return out + predict_outputs()
+
+
+# ---- predict: score new FASTA files with config["predict"]["model"] ----
+PREDICT = config.get("predict")
+
+
+def predict_fasta():
+    """{name: FASTA path} of config["predict"]["fasta"]; outputs are
+    results/predictions/<name>.tsv.gz, name = file name without FASTA and .gz extensions."""
+    if PREDICT is None:
+        return {}
+    fasta = PREDICT["fasta"]
+    names = {}
+    for path in [fasta] if isinstance(fasta, str) else fasta:
+        name = re.sub(
+            r"(\.(fasta|fas|fa|faa|fna|fsa|seq))?(\.gz)?$",
+            "",
+            os.path.basename(path),
+            flags=re.IGNORECASE,
+        )
+        if not name or name in names:
+            raise ValueError(f"predict.fasta: no distinct output name for {path!r}")
+        names[name] = path
+    return names
+
+
+PREDICT_FASTA = predict_fasta()
+PREDICT_PATTERN = "|".join(re.escape(n) for n in PREDICT_FASTA) or "(?!)"
+
+
+def predict_inputs(wildcards):
+    """The FASTA, the checkpoint and its metrics.json (the validation threshold) when the
+    pipeline makes it or it exists."""
+    model = PREDICT["model"].rstrip("/")
+    files = {
+        "fasta": PREDICT_FASTA[wildcards.name],
+        "model": f"{model}/model.pt",
+        "meta": f"{model}/model.json",
+    }
+    metrics = f"{model}/metrics.json"
+    made_here = re.fullmatch(r"results/[^/]+/models/[^/]+/seed\d+", model)
+    if made_here or os.path.exists(metrics):
+        files["metrics"] = metrics
+    return files
+
+
+def predict_outputs():
+    """results/predictions/<name>.tsv.gz per FASTA of config["predict"]; [] without it."""
+    return [f"results/predictions/{name}.tsv.gz" for name in PREDICT_FASTA]
