@@ -495,7 +495,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--pykan", choices=["compile", "eager", "both", "off"], default="compile",
                     help="(a) pykan with torch.compile (its speed mode), eager, both or none")
     ap.add_argument("--mem-steps", type=int, default=2, help="(a) steps of the memory pass")
-    ap.add_argument("--tutorial-proteins", type=int, default=200,
+    ap.add_argument("--tutorial-proteins", type=int, default=100,
                     help="(b) proteins in each of the training and test proteomes")
     ap.add_argument("--tutorial-steps", type=int, default=5, help="(b) LBFGS steps")
     ap.add_argument("--windows", type=int, default=0, help="(c) windows for the 1-epoch run")

@@ -116,7 +116,8 @@ PREDICT = config.get("predict")
 
 def predict_fasta():
     """{name: FASTA path} of config["predict"]["fasta"]; outputs are
-    results/predictions/<name>.tsv.gz, name = file name without FASTA and .gz extensions."""
+    results/predictions/<name>.tsv.gz, name = file name without FASTA and .gz extensions.
+    """
     if PREDICT is None:
         return {}
     fasta = PREDICT["fasta"]
