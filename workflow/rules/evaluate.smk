@@ -1,15 +1,21 @@
 rule evaluate:
     input:
         windows="results/{dataset}/windows.tsv.gz",
-        model="results/{dataset}/models/{model}/seed{seed}/model.pt",
-        meta="results/{dataset}/models/{model}/seed{seed}/model.json",
+        models=expand(
+            "results/{{dataset}}/models/{{model}}/seed{seed}/model.pt", seed=SEEDS
+        ),
     output:
-        metrics="results/{dataset}/models/{model}/seed{seed}/metrics.json",
-        predictions="results/{dataset}/models/{model}/seed{seed}/predictions.tsv.gz",
+        metrics=expand(
+            "results/{{dataset}}/models/{{model}}/seed{seed}/metrics.json", seed=SEEDS
+        ),
+        predictions=expand(
+            "results/{{dataset}}/models/{{model}}/seed{seed}/predictions.tsv.gz",
+            seed=SEEDS,
+        ),
     log:
-        "results/logs/evaluate/{dataset}/{model}/seed{seed}.log",
+        "results/logs/evaluate/{dataset}/{model}.log",
     benchmark:
-        "results/benchmarks/evaluate/{dataset}/{model}/seed{seed}.tsv"
+        "results/benchmarks/evaluate/{dataset}/{model}.tsv"
     conda:
         ENV
     threads: 1

@@ -1,4 +1,7 @@
-"""Snakemake script: test metrics of one checkpoint (see kanbio.evaluate.evaluate)."""
+"""Snakemake script: test metrics of every seed of one model (see kanbio.evaluate.evaluate).
+
+One job per model (not per seed) so that the interpreter and torch start once.
+"""
 
 from pathlib import Path
 
@@ -6,5 +9,11 @@ from kanbio.evaluate import evaluate
 from kanbio.workflow import run
 
 smk = snakemake  # noqa: F821
-run(smk, evaluate, str(Path(smk.input.model).parent), smk.input.windows, smk.output.metrics,
-    n_boot=smk.params.bootstrap)
+
+
+def evaluate_seeds() -> None:
+    for model, metrics in zip(smk.input.models, smk.output.metrics, strict=True):
+        evaluate(str(Path(model).parent), smk.input.windows, metrics, n_boot=smk.params.bootstrap)
+
+
+run(smk, evaluate_seeds)
