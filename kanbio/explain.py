@@ -272,18 +272,3 @@ def run(args: argparse.Namespace) -> int:
                      f"{s['network_auroc']:.4f}")
     print("; ".join(parts) + f"; written to {args.out}", file=sys.stderr)
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m kanbio.explain``)."""
-    args = add_arguments(argparse.ArgumentParser(prog="kanbio explain")).parse_args(argv)
-    try:
-        return run(args)
-    except InputError as err:
-        print(f"kanbio explain: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-

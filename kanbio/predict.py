@@ -461,17 +461,3 @@ def run(args: argparse.Namespace) -> int:
           f"{s['residues_per_second'] / 1e6:.2f} M residues/s; written to {args.out}",
           file=sys.stderr)
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Stand-alone entry point (``python -m kanbio.predict``)."""
-    args = add_arguments(argparse.ArgumentParser(prog="kanbio predict")).parse_args(argv)
-    try:
-        return run(args)
-    except InputError as err:
-        print(f"kanbio predict: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

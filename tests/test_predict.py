@@ -15,7 +15,6 @@ from scipy.special import expit
 
 from kanbio import checkpoint
 from kanbio import predict as pr
-from kanbio.cli import COMMANDS
 from kanbio.cli import main as kanbio_main
 from kanbio.encode import windows_to_indices
 from kanbio.errors import InputError
@@ -30,10 +29,8 @@ KINDS = ("kan", "mlp", "linear")
 
 
 def cli(argv: list[str]) -> int:
-    """``kanbio predict ARGS`` (the stand-alone entry point until the sub-command is registered)."""
-    if "predict" in COMMANDS:
-        return kanbio_main(["predict", *argv])
-    return pr.main(argv)
+    """``kanbio predict ARGS``."""
+    return kanbio_main(["predict", *argv])
 
 
 @pytest.fixture(scope="module")
