@@ -508,7 +508,35 @@ class KANLayer(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # network
 # ----------------------------------------------------------------------------------------------
-class KAN(nn.Module):
+class WindowModel(nn.Module):
+    """What KAN and MLP share: index-or-dense input check, construction from config, size."""
+
+    width: list[int]
+    window_length: int | None
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> WindowModel:
+        """Build an (untrained) model from :meth:`config`; then ``load_state_dict``."""
+        return cls(**cfg)
+
+    def _onehot_mode(self, x: Tensor) -> bool:
+        """True for index windows (N, L), False for dense features (N, width[0]); else raise."""
+        if x.is_floating_point():
+            if x.dim() != 2 or x.shape[1] != self.width[0]:
+                raise InputError(
+                    f"dense input must have shape (N, {self.width[0]}), got {tuple(x.shape)}"
+                )
+            return False
+        if self.window_length is None:
+            raise InputError("integer (index) input needs a model built with window_length")
+        return True
+
+    def n_params(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+class KAN(WindowModel):
     """A stack of :class:`KANLayer`, with an exact one-hot fast path for the first layer.
 
     Parameters
@@ -571,22 +599,7 @@ class KAN(nn.Module):
             "scale_noise": self.scale_noise,
         }
 
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> KAN:
-        """Build an (untrained) model from :meth:`config`; then ``load_state_dict``."""
-        return cls(**cfg)
-
     # -- forward -------------------------------------------------------------------------------
-    def _onehot_mode(self, x: Tensor) -> bool:
-        if x.is_floating_point():
-            if x.dim() != 2 or x.shape[1] != self.width[0]:
-                raise InputError(
-                    f"dense input must have shape (N, {self.width[0]}), got {tuple(x.shape)}"
-                )
-            return False
-        if self.window_length is None:
-            raise InputError("integer (index) input needs a model built with window_length")
-        return True
 
     def _first(self, x: Tensor, stats: bool = False) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """First layer on index (fast) or dense input -> (out (N, H), mean|phi|, std phi)."""
@@ -743,10 +756,6 @@ class KAN(nn.Module):
             raise InputError("first_layer_table needs a model built with window_length")
         phi0, delta = self.layers[0].onehot_values()
         return delta.reshape(self.window_length, A, -1).clone(), phi0.sum(0)
-
-    def n_params(self) -> int:
-        """Number of trainable parameters."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def flops(self, input: str = "onehot") -> int:
         """Forward FLOPs per sample.

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from ..alphabet import A
 from ..errors import InputError
-from .kan import flat_index, onehot_sum
+from .kan import WindowModel, flat_index, onehot_sum
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "silu": F.silu,
@@ -23,7 +23,7 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
-class MLP(nn.Module):
+class MLP(WindowModel):
     """Fully connected network; index windows (N, L) take a gather-sum first layer.
 
     Parameters
@@ -76,32 +76,17 @@ class MLP(nn.Module):
             "seed": self.seed,
         }
 
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> MLP:
-        """Build an (untrained) model from :meth:`config`; then ``load_state_dict``."""
-        return cls(**cfg)
-
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, width[-1]) from index windows (N, L) or dense features (N, width[0])."""
-        if x.is_floating_point():
-            if x.dim() != 2 or x.shape[1] != self.width[0]:
-                raise InputError(
-                    f"dense input must have shape (N, {self.width[0]}), got {tuple(x.shape)}"
-                )
+        if not self._onehot_mode(x):
             h = torch.addmm(self.biases[0], x, self.weights[0])  # (N, H)
         else:
-            if self.window_length is None:
-                raise InputError("integer (index) input needs a model built with window_length")
             flat = flat_index(x, self.window_length)  # (N, L)
             h = onehot_sum(flat, self.weights[0]) + self.biases[0]  # (N, H)
         act = ACTIVATIONS[self.activation]
         for w, b in zip(self.weights[1:], self.biases[1:], strict=True):
             h = torch.addmm(b, act(h), w)  # (N, out)
         return h
-
-    def n_params(self) -> int:
-        """Number of trainable parameters."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
     def flops(self, input: str = "onehot") -> int:
         """Forward FLOPs per sample, same convention as :meth:`KAN.flops`: a dense layer costs
