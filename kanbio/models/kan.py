@@ -514,6 +514,16 @@ class WindowModel(nn.Module):
     width: list[int]
     window_length: int | None
 
+    @staticmethod
+    def _check_width(width: Sequence[int], window_length: int | None) -> list[int]:
+        """Validate a width list (input width 21·L when ``window_length`` is set)."""
+        width = [int(w) for w in width]
+        if len(width) < 2 or min(width) < 1:
+            raise InputError(f"width needs at least two positive entries, got {width}")
+        if window_length is not None and width[0] != window_length * A:
+            raise InputError(f"width[0] = {width[0]} but window_length * {A} = {window_length * A}")
+        return width
+
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> WindowModel:
         """Build an (untrained) model from :meth:`config`; then ``load_state_dict``."""
@@ -567,11 +577,7 @@ class KAN(WindowModel):
         scale_noise: float = 0.3,
     ) -> None:
         super().__init__()
-        width = [int(w) for w in width]
-        if len(width) < 2 or min(width) < 1:
-            raise InputError(f"width needs at least two positive entries, got {width}")
-        if window_length is not None and width[0] != window_length * A:
-            raise InputError(f"width[0] = {width[0]} but window_length * {A} = {window_length * A}")
+        width = self._check_width(width, window_length)
         self.width, self.grid, self.k = width, int(grid), int(k)
         self.grid_range = [float(grid_range[0]), float(grid_range[1])]
         self.grid_eps, self.window_length, self.seed = float(grid_eps), window_length, int(seed)

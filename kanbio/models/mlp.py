@@ -47,11 +47,7 @@ class MLP(WindowModel):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        width = [int(w) for w in width]
-        if len(width) < 2 or min(width) < 1:
-            raise InputError(f"width needs at least two positive entries, got {width}")
-        if window_length is not None and width[0] != window_length * A:
-            raise InputError(f"width[0] = {width[0]} but window_length * {A} = {window_length * A}")
+        width = self._check_width(width, window_length)
         if activation not in ACTIVATIONS:
             raise InputError(
                 f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}"
