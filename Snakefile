@@ -23,12 +23,18 @@ localrules:
 
 
 include: "workflow/rules/prepare.smk"
+include: "workflow/rules/search.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/explain.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/predict.smk"
+
+
+if PAGE:
+
+    include: "workflow/rules/results.smk"
 
 
 rule all:

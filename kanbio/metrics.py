@@ -245,3 +245,40 @@ def paired_auroc_difference(
     p = min(1.0, 2 * (tail + 1) / (len(diffs) + 1))
     return {"diff": a - b, "lo": float(lo), "hi": float(hi), "p": float(p),
             "auroc_a": a, "auroc_b": b}
+
+
+def seed_mean_ci(
+    y, scores, thresholds, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+    stratified: bool = True,
+) -> dict[str, tuple[float, float, float]]:
+    """Every metric averaged over several models (seeds) scored on the same samples, with CIs.
+
+    ``scores`` (S, n) and ``thresholds`` (S,): one row and one validation threshold per seed. Each
+    bootstrap resample scores every seed and averages, so the interval reflects the test sample
+    for the seed-mean (the seeds themselves are not resampled). Returns metric -> (value, lo, hi).
+    """
+    _check_boot(n_boot, alpha)
+    scores = np.atleast_2d(np.asarray(scores, dtype=np.float64))
+    checked = [_check(y, s) for s in scores]
+    y = checked[0][0]
+    preds = [s >= t for (_, s), t in zip(checked, thresholds, strict=True)]
+    groups = [np.unique(s, return_inverse=True)[1] for _, s in checked]
+    value = {k: float(np.mean([binary_metrics(y, s, t)[k] for (_, s), t
+                               in zip(checked, thresholds, strict=True)])) for k in METRICS}
+    parts = []
+    for idx in _bootstrap(y, n_boot, seed, stratified):
+        yy = y[idx]
+        npos = yy.sum(1)
+        per_seed = []
+        for pred, inv in zip(preds, groups, strict=True):
+            pp = pred[idx]
+            tp, fp = (pp & yy).sum(1), (pp & ~yy).sum(1)
+            m = _confusion_metrics(tp, fp, idx.shape[1] - npos - fp, npos - tp)
+            m |= _resampled_ranking(idx, y, inv, int(inv.max()) + 1)
+            per_seed.append(np.stack([m[k] for k in METRICS], 1))
+        parts.append(np.mean(per_seed, axis=0))
+    values = np.concatenate(parts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        lo, hi = np.nanquantile(values, [alpha / 2, 1 - alpha / 2], axis=0)
+    return {k: (value[k], float(a), float(b)) for k, a, b in zip(METRICS, lo, hi, strict=True)}

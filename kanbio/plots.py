@@ -59,10 +59,13 @@ def figure(width: float, height: float) -> Iterator[Figure]:
 
 
 
-def save(fig: Figure, stem: str | os.PathLike) -> list[Path]:
-    """Write ``<stem>.png`` and ``<stem>.pdf`` atomically; return the two paths."""
+def save(fig: Figure, stem: str | os.PathLike, formats: Sequence[str] = ("png", "pdf")
+         ) -> list[Path]:
+    """Write ``<stem>.png`` and ``<stem>.pdf`` (or ``formats``) atomically; return the paths."""
     paths = []
     for ext, meta in (("png", PNG_META), ("pdf", PDF_META)):
+        if ext not in formats:
+            continue
         path = Path(f"{stem}.{ext}")
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=ext, metadata=meta, bbox_inches=None)

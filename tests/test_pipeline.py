@@ -30,6 +30,7 @@ def make_study(workdir: Path) -> None:
     from kanbio.synthetic import generate, write
 
     write(generate("kinase", 40, seed=11), workdir / "data", "kinase")
+    write(generate("kinase", 30, seed=12), workdir / "data", "kinase2")
 
 
 def normalised(path: Path) -> bytes | str:
@@ -59,6 +60,7 @@ def test_outputs_exist_and_parse(runs):
     res = runs[0] / "results"
     acc = pd.read_csv(res / "kinase/accuracy.tsv", sep="\t")
     assert sorted(set(acc.model)) == ["kan", "logistic", "mlp"] and len(acc) == 6
+    assert acc.groupby("model").n_params.nunique().eq(1).all()
     assert acc.auroc.between(0, 1).all() and (acc.auroc_lo <= acc.auroc_hi).all()
     assert {"n_params", "flops", "train_seconds", "peak_mb"} <= set(acc.columns)
     summary = (res / "kinase/summary.md").read_text()
@@ -78,6 +80,38 @@ def test_outputs_exist_and_parse(runs):
             assert (res / "figures" / f"{fig}.{ext}").stat().st_size > 1000
 
 
+def test_search_choice_is_what_trains(runs):
+    res = runs[0] / "results"
+    for model, n in (("kan", 2), ("logistic", 2)):
+        table = pd.read_csv(res / f"kinase/search/{model}.tsv", sep="\t")
+        assert len(table) == n and table.selected.sum() == 1
+        assert table.val_auroc.between(0, 1).all()
+        choice = json.loads((res / f"kinase/search/{model}.json").read_text())
+        best = table.loc[table.selected.idxmax()]
+        assert choice["val"]["auroc"] == pytest.approx(best.val_auroc, abs=1e-5)
+        assert json.loads(best.overrides) == choice["selected"]
+        for seed in (0, 1):
+            meta = json.loads((res / f"kinase/models/{model}/seed{seed}/model.json").read_text())
+            assert meta["spec"] == choice["spec"] and "search" not in meta["spec"]
+    # the MLP matches the parameter count of the KAN that the search chose
+    kan = json.loads((res / "kinase/models/kan/seed0/model.json").read_text())
+    mlp = json.loads((res / "kinase/models/mlp/seed0/model.json").read_text())
+    assert abs(mlp["n_params"] - kan["n_params"]) / kan["n_params"] < 0.2
+
+
+def test_results_page(runs):
+    page = (runs[0] / "docs/results.md").read_text()
+    assert page.startswith("# Tiny results") and "snakemake --cores 2" in page
+    assert "## One test set" in page and "## Two folds" in page
+    assert "| Published tool (published) |" in page
+    assert "**Headline.** kanbio kan: MCC" in page and "Published tool's 0.30" in page
+    assert "**mean ± sd over folds**" in page and "better in" in page
+    assert "**Model selection**" in page and "grid=2" in page and "C=0.1" in page
+    for fig in ("single_roc", "folds_folds", "single_logo", "folds_logo"):
+        assert (runs[0] / "docs/figures" / f"{fig}.png").stat().st_size > 1000
+        assert f"figures/{fig}.png" in page
+
+
 def test_second_run_does_nothing(runs):
     res = snakemake(runs[0])
     assert res.returncode == 0 and "Nothing to be done" in res.stdout + res.stderr
@@ -91,3 +125,5 @@ def test_rerun_from_scratch_is_byte_identical(runs):
     assert len(files) > 40
     different = [str(f) for f in files if normalised(a / f) != normalised(b / f)]
     assert not different, different
+    page_a, page_b = ((d / "docs/results.md").read_bytes() for d in runs)
+    assert page_a == page_b

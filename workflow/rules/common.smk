@@ -61,6 +61,31 @@ def reference_spec(name):
     return None if ref is None else config["models"][ref]
 
 
+# ---- model selection: models with a `search` block are tuned on the validation split ----
+SEARCHED = [m for m in MODELS if config["models"][m].get("search")]
+SEARCH = config.get("search", {})
+
+
+def choice_file(dataset, model):
+    """The search's choice for a model (None if the model is not searched)."""
+    return f"results/{dataset}/search/{model}.json" if model in SEARCHED else None
+
+
+def spec_inputs(wildcards, own=True):
+    """Search choices a model's spec depends on: its own and that of the KAN it matches."""
+    files = {}
+    if own and choice_file(wildcards.dataset, wildcards.model):
+        files["choice"] = choice_file(wildcards.dataset, wildcards.model)
+    ref = config["models"][wildcards.model].get("match")
+    if ref and choice_file(wildcards.dataset, ref):
+        files["reference_choice"] = choice_file(wildcards.dataset, ref)
+    return files
+
+
+def search_outputs(dataset):
+    return [f"results/{dataset}/search/{m}.tsv" for m in SEARCHED]
+
+
 def uses_gpu(name):
     return int(config["models"][name].get("train", {}).get("device") == "cuda")
 
@@ -107,7 +132,7 @@ def all_outputs():
         out += expand("results/{dataset}/summary.md", dataset=DATASETS)
         out += ["results/summary.md", "results/figures/accuracy_vs_params.png"]
         out += expand("results/figures/{dataset}_roc.png", dataset=DATASETS)
-    return out + predict_outputs()
+    return out + predict_outputs() + page_outputs()
 
 
 # ---- predict: score new FASTA files with config["predict"]["model"] ----
@@ -158,3 +183,47 @@ def predict_inputs(wildcards):
 def predict_outputs():
     """results/predictions/<name>.tsv.gz per FASTA of config["predict"]; [] without it."""
     return [f"results/predictions/{name}.tsv.gz" for name in PREDICT_FASTA]
+
+
+# ---- the results page: config["results_page"] turns this study into docs/results.md ----
+PAGE = config.get("results_page")
+LOGO = (KAN_MODELS[0], EXPLAIN_SEEDS[0]) if KAN_MODELS else None
+
+
+def page_path():
+    return PAGE.get("out", "docs/results.md")
+
+
+def page_figures():
+    """The figures the page draws or copies, beside it under figures/."""
+    root = os.path.join(os.path.dirname(page_path()), "figures")
+    out = []
+    for pid, proto in PAGE["protocols"].items():
+        kind = "roc" if len(proto["datasets"]) == 1 else "folds"
+        out.append(f"{root}/{pid}_{kind}.png")
+        if LOGO:
+            out.append(f"{root}/{pid}_logo.png")
+    return out
+
+
+def page_inputs(wildcards=None):
+    """Every pipeline output the page reads."""
+    files = []
+    for proto in PAGE["protocols"].values():
+        for ds in proto["datasets"]:
+            if ds not in DATASETS:
+                raise ValueError(f"results_page: dataset {ds!r} is not in 'datasets'")
+            files += [f"results/{ds}/accuracy.tsv", f"results/{ds}/summary.json"]
+            files += per_model_seed(ds, "metrics.json")
+            files += per_model_seed(ds, "predictions.tsv.gz")
+            files += search_outputs(ds)
+            files += explain_outputs(ds, "motif.json")
+            if LOGO:
+                files.append(
+                    f"results/figures/{ds}/{LOGO[0]}_seed{LOGO[1]}_logo_exact.png"
+                )
+    return files
+
+
+def page_outputs():
+    return [page_path(), *page_figures()] if PAGE else []

@@ -1,5 +1,6 @@
 rule train:
     input:
+        unpack(spec_inputs),
         windows="results/{dataset}/windows.tsv.gz",
     output:
         model="results/{dataset}/models/{model}/seed{seed}/model.pt",

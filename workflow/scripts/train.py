@@ -1,13 +1,21 @@
-"""Snakemake script: train one model x seed on one dataset (see kanbio.train.train_table)."""
+"""Snakemake script: train one model x seed on one dataset (see kanbio.train.train_table).
+
+A searched model trains with the spec its search chose on the validation split.
+"""
 
 from pathlib import Path
 
 import torch
 
+from kanbio.search import selected_spec
 from kanbio.train import train_table
 from kanbio.workflow import run
 
 smk = snakemake  # noqa: F821
 torch.set_num_threads(smk.threads)
-run(smk, train_table, smk.input.windows, smk.params.spec, int(smk.wildcards.seed),
-    str(Path(smk.output.model).parent), reference=smk.params.reference, progress=False)
+spec = selected_spec(smk.input.get("choice"), smk.params.spec)
+reference = smk.params.reference
+if reference is not None:
+    reference = selected_spec(smk.input.get("reference_choice"), reference)
+run(smk, train_table, smk.input.windows, spec, int(smk.wildcards.seed),
+    str(Path(smk.output.model).parent), reference=reference, progress=False)

@@ -1,0 +1,141 @@
+"""Model selection: a declared grid of hyperparameters, scored on the validation split only.
+
+A model spec may carry ``search: {key: [values, ...], ...}``; keys are spec keys (``grid``,
+``hidden``, ``C``) or ``train.<option>`` for training options (``train.lamb``). Every combination
+(Cartesian product, in the declared order) is trained on the ``train`` split with one seed and
+scored on the ``val`` split; the candidate with the highest validation metric wins (ties go to the
+earlier candidate). Test windows are dropped before anything is trained or scored, so the choice
+cannot depend on them.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kanbio.errors import InputError
+from kanbio.metrics import best_threshold, binary_metrics
+from kanbio.output import json_text, write_table, write_text
+
+METRICS = ("auroc", "auprc", "mcc", "loss")  # selectable; loss is minimised
+
+
+def candidates(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """The override dicts of ``spec["search"]`` (``[{}]`` without a search), in declared order."""
+    space = spec.get("search") or {}
+    for key, values in space.items():
+        if not isinstance(values, list) or not values:
+            raise InputError(f"search.{key}: expected a non-empty list of values")
+    keys = list(space)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*space.values())]
+
+
+def apply(spec: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``spec`` without its search block, with ``overrides`` set (dotted keys nest)."""
+    out = copy.deepcopy({k: v for k, v in spec.items() if k != "search"})
+    for key, value in overrides.items():
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = copy.deepcopy(value)
+    return out
+
+
+def _log_loss(y: np.ndarray, logit: np.ndarray) -> float:
+    """Mean binary cross-entropy of log-odds (numerically stable)."""
+    return float(np.mean(np.logaddexp(0.0, logit) - y * logit))
+
+
+def _fit_score(spec: dict, x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray,
+               y_va: np.ndarray, seed: int, reference: dict | None) -> tuple[np.ndarray, dict]:
+    """Train one candidate; return its validation log-odds and facts about the fit."""
+    import torch
+
+    from kanbio import checkpoint
+    from kanbio.train import TrainConfig, fit
+
+    torch.manual_seed(seed)
+    model = checkpoint.build(spec, x_tr.shape[1], seed, reference)
+    t0 = time.perf_counter()
+    facts: dict[str, Any] = {}
+    if checkpoint.model_type(model) == "linear":
+        model.fit(x_tr, y_tr)
+    else:
+        cfg = TrainConfig.from_dict({**spec.get("train", {}), "seed": seed, "progress": False})
+        hist = fit(model, x_tr, y_tr, x_va, y_va, cfg)
+        facts.update(epochs_run=len(hist.rows), best_epoch=hist.best_epoch)
+    facts["train_seconds"] = round(time.perf_counter() - t0, 3)
+    facts["n_params"] = int(model.n_params())
+    return checkpoint.score(model, x_va), facts
+
+
+def search(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
+           spec: dict[str, Any], seed: int = 0, metric: str = "auroc",
+           reference: dict[str, Any] | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Score every candidate of ``spec["search"]`` on validation; return (table, choice).
+
+    The table has one row per candidate: its overrides (JSON text), parameter count, epochs,
+    training time and validation AUROC / AUPRC / MCC (threshold by max MCC) / loss, and a
+    ``selected`` flag. ``choice`` holds the metric, the winning overrides and the full spec.
+    """
+    if metric not in METRICS:
+        raise InputError(f"search metric must be one of {', '.join(METRICS)}, got {metric!r}")
+    if len(y_va) == 0 or len(np.unique(y_va)) < 2:
+        raise InputError("model search needs a validation split with both classes")
+    rows = []
+    for i, over in enumerate(candidates(spec)):
+        cand = apply(spec, over)
+        logit, facts = _fit_score(cand, x_tr, y_tr, x_va, y_va, seed, reference)
+        m = binary_metrics(y_va, logit, best_threshold(y_va, logit))
+        rows.append({"candidate": i, "overrides": json.dumps(over, sort_keys=True), **facts,
+                     "val_auroc": m["auroc"], "val_auprc": m["auprc"], "val_mcc": m["mcc"],
+                     "val_loss": _log_loss(y_va, logit)})
+    table = pd.DataFrame(rows)
+    col = table[f"val_{metric}"].to_numpy(float)
+    col = np.where(np.isnan(col), np.inf if metric == "loss" else -np.inf, col)
+    best = int(np.argmin(col) if metric == "loss" else np.argmax(col))  # first of ties
+    table["selected"] = table.candidate == best
+    over = json.loads(table.overrides[best])
+    choice = {"metric": metric, "seed": seed, "candidates": len(table), "selected": over,
+              "val": {k: float(table[f"val_{k}"][best]) for k in METRICS},
+              "spec": apply(spec, over)}
+    return table, choice
+
+
+def search_table(windows_path: str | os.PathLike, spec: dict[str, Any], out_tsv: str | os.PathLike,
+                 out_json: str | os.PathLike, seed: int = 0, metric: str = "auroc",
+                 reference: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run :func:`search` on the train/val splits of a windows table; write the TSV and JSON."""
+    from kanbio.encode import windows_to_indices
+    from kanbio.prepare import read_windows
+
+    table = read_windows(windows_path)
+    table = table[table.split.isin(["train", "val"])]  # the test split never enters selection
+    idx = windows_to_indices(table.window.tolist())
+    y = table.label.to_numpy(np.int64)
+    tr, va = (table.split == "train").to_numpy(), (table.split == "val").to_numpy()
+    if not tr.any():
+        raise InputError("no training windows", path=str(windows_path))
+    try:
+        result, choice = search(idx[tr], y[tr], idx[va], y[va], spec, seed, metric, reference)
+    except InputError as err:
+        raise InputError(str(err), path=str(windows_path)) from None
+    write_table(result, out_tsv)
+    write_text(json_text(choice), out_json)
+    return choice
+
+
+def selected_spec(choice_path: str | os.PathLike | None, spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec to train: the search's choice when there is one, else ``spec`` as given."""
+    if not choice_path:
+        return apply(spec, {})
+    return json.loads(Path(choice_path).read_text())["spec"]
