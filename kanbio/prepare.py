@@ -102,8 +102,20 @@ def build(ds: dict, threads: int = 1) -> tuple[pd.DataFrame, dict[str, Any]]:
     fr = tuple(sp["fractions"])
     if test is not None:
         val_fraction = fr[1] / (fr[0] + fr[1])
-        mapping = splitting.predefined_split(table, set(test.protein_id), val_fraction, sp["seed"])
-        summary["split_method"] = "predefined test set, validation carved by protein"
+        if sp["method"] == "homology":
+            if not seqs:
+                raise InputError("homology split needs full protein sequences, not pre-cut "
+                                 "windows")
+            mapping = splitting.predefined_split(
+                table, set(test.protein_id), val_fraction, sp["seed"], sequences=seqs,
+                identity=sp["identity"], coverage=sp["coverage"], threads=threads)
+            summary["split_method"] = (
+                "predefined test set, validation carved by homology (MMseqs2 clusters, "
+                f"identity {sp['identity']}, coverage {sp['coverage']})")
+        else:
+            mapping = splitting.predefined_split(table, set(test.protein_id), val_fraction,
+                                                 sp["seed"])
+            summary["split_method"] = "predefined test set, validation carved by protein"
     elif sp["method"] == "homology":
         if not seqs:
             raise InputError("homology split needs full protein sequences, not pre-cut windows")

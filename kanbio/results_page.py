@@ -127,14 +127,15 @@ def _single(study: Study, pid: str, proto: dict, figures: Path, pair: Sequence[s
     cis = {m: study.seed_mean(dataset, m) for m in study.models}
     lines = ["Test set at its natural class ratio; threshold chosen on validation (max MCC); "
              "each cell is the mean over seeds with a 95% bootstrap CI of that mean.", "",
-             "| model | parameters | " + " | ".join(NAMES[k] for k in SHOWN) + " |",
-             "|---" * (len(SHOWN) + 2) + "|"]
+             "| model | parameters | train s | " + " | ".join(NAMES[k] for k in SHOWN) + " |",
+             "|---" * (len(SHOWN) + 3) + "|"]
     for m in study.models:
-        n = int(acc[acc.model == m].n_params.iloc[0])
-        lines.append(f"| kanbio {m} | {n:,} | "
+        rows = acc[acc.model == m]
+        lines.append(f"| kanbio {m} | {int(rows.n_params.iloc[0]):,} | "
+                     f"{rows.train_seconds.mean():.1f} | "
                      + " | ".join(_ci(cis[m][k]) for k in SHOWN) + " |")
     for r in refs:
-        lines.append(f"| {r['method']} (published) | — | "
+        lines.append(f"| {r['method']} (published) | — | — | "
                      + " | ".join(_fmt(r.get(k), 2) for k in SHOWN) + " |")
     lines += ["", "Per seed (test, with 95% CIs): `results/" + dataset + "/accuracy.tsv`.", ""]
     head = proto.get("headline")
@@ -188,8 +189,8 @@ def _folds(study: Study, pid: str, proto: dict, figures: Path, pair: Sequence[st
            ) -> tuple[list[str], list[Path]]:
     """Several train → test folds: per-fold AUROC / AUPRC (seed means), then mean ± sd."""
     datasets = proto["datasets"]
-    per = {d: study.accuracy(d).groupby("model")[["auroc", "auprc", "mcc"]].mean()
-           for d in datasets}
+    per = {d: study.accuracy(d).groupby("model")[["auroc", "auprc", "mcc", "n_params",
+                                                  "train_seconds"]].mean() for d in datasets}
     models = study.models
     lines = ["Per fold: test AUROC / AUPRC, mean over seeds (threshold-free).", "",
              "| fold | test (+/−) | " + " | ".join(f"{m} AUROC" for m in models) + " | "
@@ -214,6 +215,11 @@ def _folds(study: Study, pid: str, proto: dict, figures: Path, pair: Sequence[st
     if pair:
         agg.append("")
     lines += ["| " + " | ".join(agg) + " |", ""]
+    cost = [f"{m} {np.median([per[d].n_params.get(m, np.nan) for d in datasets]):,.0f} "
+            f"parameters, {np.mean([per[d].train_seconds.get(m, np.nan) for d in datasets]):.1f} s"
+            for m in models]
+    lines += [f"Chosen models (median over folds) and training time per seed: {'; '.join(cost)}.",
+              ""]
     if pair:
         a, b = pair
         lines += [f"Paired per-fold comparison: {a} better in {wins['a']} of {len(datasets)} "

@@ -223,6 +223,7 @@ def homology_split(
 
 def predefined_split(
     table: pd.DataFrame, test_ids: Iterable[Hashable], val_fraction: float = 0.15, seed: int = 0,
+    sequences: Mapping[Hashable, str] | None = None, **homology: Any,
 ) -> dict[Hashable, str]:
     """Keep a shipped test set; carve validation proteins from the others.
 
@@ -233,6 +234,9 @@ def predefined_split(
     val_fraction : share of the non-test proteins that go to validation (stratified as in
         :func:`protein_split`).
     seed : random seed.
+    sequences : protein sequences; when given, validation takes whole MMseqs2 clusters of the
+        non-test proteins (:func:`homology_split`, options in ``**homology``), so that it is as
+        far from training as a homology-reduced test set is.
     """
     if not 0 <= val_fraction < 1:
         raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -243,7 +247,11 @@ def predefined_split(
     if test.all():
         raise InputError("every protein is in the test set: nothing left to train on")
     rest = table[~table.protein_id.isin(prot.index[test])]
-    mapping = protein_split(rest, (1 - val_fraction, val_fraction, 0.0), seed)
+    fractions = (1 - val_fraction, val_fraction, 0.0)
+    if sequences is not None:
+        mapping = homology_split(rest, sequences, fractions, seed, **homology)
+    else:
+        mapping = protein_split(rest, fractions, seed)
     mapping.update(dict.fromkeys(prot.index[test], "test"))
     return dict(sorted(mapping.items()))
 

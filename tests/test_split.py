@@ -92,6 +92,20 @@ def test_predefined_split():
         predefined_split(table, {"nope"})
 
 
+def test_predefined_split_carves_validation_by_cluster():
+    table = _table(n_prot=200, seed=4)
+    ids = sorted(table.protein_id.unique())
+    test_ids = set(ids[::5])
+    rng = np.random.default_rng(1)
+    clusters = {p: f"C{int(c)}" for p, c in zip(ids, rng.integers(0, 40, len(ids)), strict=True)}
+    m = predefined_split(table, test_ids, 0.2, seed=2, sequences={}, clusters=clusters)
+    assert {p for p, s in m.items() if s == "test"} == test_ids
+    rest = {p: s for p, s in m.items() if s != "test"}
+    by_cluster = pd.DataFrame({"s": rest, "c": {p: clusters[p] for p in rest}}).groupby("c")
+    assert (by_cluster.s.nunique() == 1).all()  # no cluster spans train and validation
+    assert Counter(rest.values())["val"] / len(rest) == pytest.approx(0.2, abs=0.07)
+
+
 def test_homology_split_keeps_clusters_whole():
     table = _table(n_prot=300, seed=2)
     ids = sorted(table.protein_id.unique())
