@@ -60,8 +60,8 @@ def test_search_picks_the_best_validation_candidate(windows, tmp_path):
     assert json.loads((tmp_path / "s.json").read_text()) == choice
     assert selected_spec(tmp_path / "s.json", spec) == choice["spec"]
     # each row reproduces: the same candidate alone gives the same validation score
-    again = search_table(windows, {**KAN, "search": {k: [v] for k, v in choice["selected"].items()}},
-                         tmp_path / "t.tsv", tmp_path / "t.json", seed=1)
+    alone = {**KAN, "search": {k: [v] for k, v in choice["selected"].items()}}
+    again = search_table(windows, alone, tmp_path / "t.tsv", tmp_path / "t.json", seed=1)
     assert again["val"]["auroc"] == pytest.approx(choice["val"]["auroc"], abs=1e-12)
 
 
