@@ -19,9 +19,10 @@ One process; every model of a comparison sees the same data and the same mini-ba
     after the same number of epochs, and peak memory of training. Epochs are interleaved across
     the models (epoch 1 of each, then epoch 2 of each, ...) so that changes in machine load hit
     them alike. Compilation and a warm-up forward/backward (gradients discarded, weights
-    unchanged) come before and are shown apart. Adam's learning rate is ``--lr`` except on the
-    first KAN layer on one-hot input, which learns at ``lr / 21`` (kanbio's ``fit`` default,
-    applied to kanbio's and pykan's KAN alike).
+    unchanged) come before and are shown apart. Every model gets the same optimiser, kanbio's
+    ``make_adam`` (torch's fused Adam where available, as in ``fit``); its learning rate is
+    ``--lr`` except on the first KAN layer on one-hot input, which learns at ``lr / 21``
+    (kanbio's ``fit`` default, applied to kanbio's and pykan's KAN alike).
 
     Memory method: after the timed epochs and the evaluation, each model takes ``--mem-steps``
     more training steps with a fresh Adam while a background thread reads the resident set size
@@ -38,6 +39,9 @@ One process; every model of a comparison sees the same data and the same mini-ba
     patience=0))`` on index windows (fast path) and on float one-hot rows (dense path); pykan:
     ``model.fit(dataset, opt="LBFGS", steps=5, loss_fn=cross_entropy)`` with the grid update off
     (matched) and with pykan's defaults (a grid update from the training samples at step 0).
+    Each model is fitted from ``--tutorial-seeds`` initialisation seeds on the same data (seeds
+    interleaved across models); the table gives test accuracy mean +- sd over seeds and the
+    paired (same seed) difference kanbio fast - pykan with its standard error.
     Per-step settings match: lr 1, at most 20 iterations and 25 evaluations per step, history
     10, strong-Wolfe line search, gradient and change tolerances 1e-32. What differs: torch's
     LBFGS (kanbio) keeps a curvature pair only if ``y.s > 1e-10``, pykan's copy if
@@ -64,6 +68,7 @@ import gc
 import importlib.metadata
 import inspect
 import io
+import math
 import os
 import platform
 import resource
@@ -85,7 +90,7 @@ from kanbio.io import Protein  # noqa: E402
 from kanbio.metrics import auroc  # noqa: E402
 from kanbio.models import KAN, MLP, matched_width  # noqa: E402
 from kanbio.synthetic import generate  # noqa: E402
-from kanbio.train import TrainConfig, fit, predict_logit  # noqa: E402
+from kanbio.train import TrainConfig, fit, make_adam, predict_logit  # noqa: E402
 from kanbio.windows import extract  # noqa: E402
 
 QUICK = {
@@ -95,6 +100,7 @@ QUICK = {
     "pykan": "eager",
     "mem_steps": 1,
     "tutorial_proteins": 30,
+    "tutorial_seeds": 2,
 }
 K_INDEX = ALPHABET.index("K")
 
@@ -234,13 +240,14 @@ class Candidate:
 
 def adam(model: torch.nn.Module, lr: float,
          first_layer: torch.nn.Module | None) -> torch.optim.Adam:
+    """kanbio's Adam (fused where torch supports it: the same for every model)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if first_layer is None:
-        return torch.optim.Adam(params, lr=lr)
+        return make_adam(params, lr)
     first = [p for p in first_layer.parameters() if p.requires_grad]
     ids = {id(p) for p in first}
     rest = [p for p in params if id(p) not in ids]
-    return torch.optim.Adam([{"params": first, "lr": lr / A}, {"params": rest}], lr=lr)
+    return make_adam([{"params": first, "lr": lr / A}, {"params": rest}], lr)
 
 
 def run_steps(step: Callable, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
@@ -399,55 +406,77 @@ def accuracy(logits: np.ndarray, y: np.ndarray) -> float:
     return float(((logits > 0).astype(np.int64) == y).mean())
 
 
+def mean_sd(values: list[float]) -> str:
+    """``mean +- sd`` (sample sd; 0 for a single value)."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.4f} +- {sd:.4f}"
+
+
 def part_b(args: argparse.Namespace, PyKAN: type | None, pykan_why: str) -> None:
     L, steps = 5, args.tutorial_steps
+    seeds = list(range(args.seed, args.seed + args.tutorial_seeds))
     width = [L * A, 3, 2]
     print(
         f"\n(b) tutorial setting: windows of {L}, width {width}, grid 3, k 2, full-batch LBFGS "
         f"{steps} steps (lr 1, max_iter 20, history 10, strong Wolfe), cross-entropy; "
-        f"{args.tutorial_proteins} training and {args.tutorial_proteins} test proteins"
+        f"{args.tutorial_proteins} training and {args.tutorial_proteins} test proteins; "
+        f"{len(seeds)} initialisation seed(s) per model (same data), test accuracy mean +- sd"
     )
     if PyKAN is None:
         print(f"    pykan skipped: {pykan_why}")
-    print(f"  {'task':<16}{'model':<36}{'train':>7}{'test':>7}{'test acc':>10}{'seconds':>9}")
+    print(f"  {'task':<16}{'model':<36}{'train':>7}{'test':>7}{'test acc (mean +- sd)':>24}"
+          f"{'s/fit':>8}")
     for task in ("tutorial", "tutorial_fixed"):
         idx_tr, y_tr = task_windows(task, seed=args.seed + 1, proteins=args.tutorial_proteins)
         idx_te, y_te = task_windows(task, seed=args.seed + 2, proteins=args.tutorial_proteins)
         d_tr, d_te = torch.from_numpy(one_hot(idx_tr)), torch.from_numpy(one_hot(idx_te))
-        rows: list[tuple[str, float, float]] = []
         if task == "tutorial":  # label = centre is K
             rule, rule_name = idx_te[:, 2] == K_INDEX, "rule: centre is K"
         else:  # a K in the flanks forces 0; otherwise positive with probability 0.9
             rule = ~(idx_te[:, [0, 1, 3, 4]] == K_INDEX).any(1)
             rule_name = "rule: no K at -2..+2 (Bayes)"
-        rows.append((rule_name, float((rule.astype(np.int64) == y_te).mean()), float("nan")))
-        rows.append(("majority class", max(y_te.mean(), 1 - y_te.mean()), float("nan")))
-        cfg = TrainConfig(optimizer="lbfgs", epochs=steps, balance="none", patience=0,
-                          progress=False, seed=args.seed, device="cpu")
-        for name, xtr, xte in (("kanbio KAN fast (uint8)", idx_tr, idx_te),
-                               ("kanbio KAN dense (float)", d_tr.numpy(), d_te.numpy())):
-            model = KAN(width, grid=3, k=2, window_length=L, seed=args.seed)
-            t = time.perf_counter()
-            fit(model, xtr, y_tr, None, None, cfg)
-            sec = time.perf_counter() - t
-            rows.append((name, accuracy(predict_logit(model, xte), y_te), sec))
-        if PyKAN is not None:
-            data = {"train_input": d_tr, "train_label": torch.from_numpy(y_tr),
-                    "test_input": d_te, "test_label": torch.from_numpy(y_te)}
+        fixed = [(rule_name, float((rule.astype(np.int64) == y_te).mean())),
+                 ("majority class", max(y_te.mean(), 1 - y_te.mean()))]
+        accs: dict[str, list[float]] = {}  # model -> test accuracy per seed
+        secs: dict[str, list[float]] = {}  # model -> fit seconds per seed
+        data = {"train_input": d_tr, "train_label": torch.from_numpy(y_tr),
+                "test_input": d_te, "test_label": torch.from_numpy(y_te)}
+        for seed in seeds:  # models interleaved per seed, so machine load hits them alike
+            cfg = TrainConfig(optimizer="lbfgs", epochs=steps, balance="none", patience=0,
+                              progress=False, seed=seed, device="cpu")
+            for name, xtr, xte in (("kanbio KAN fast (uint8)", idx_tr, idx_te),
+                                   ("kanbio KAN dense (float)", d_tr.numpy(), d_te.numpy())):
+                model = KAN(width, grid=3, k=2, window_length=L, seed=seed)
+                t = time.perf_counter()
+                fit(model, xtr, y_tr, None, None, cfg)
+                sec = time.perf_counter() - t
+                accs.setdefault(name, []).append(accuracy(predict_logit(model, xte), y_te))
+                secs.setdefault(name, []).append(sec)
+            if PyKAN is None:
+                continue
             for name, upd in (("pykan fit, update_grid=False", False),
                               ("pykan fit, defaults (grid update)", True)):
-                model = pykan_model(PyKAN, width, 3, 2, args.seed)  # seeds numpy's global RNG too
+                model = pykan_model(PyKAN, width, 3, 2, seed)  # seeds numpy's global RNG too
                 t = time.perf_counter()
                 pykan_fit(model, data, steps, upd)
                 sec = time.perf_counter() - t
                 with torch.no_grad():
                     logits = model(d_te)
-                rows.append((name, accuracy((logits[:, 1] - logits[:, 0]).double().numpy(), y_te),
-                             sec))
-        for i, (name, acc, sec) in enumerate(rows):
+                accs.setdefault(name, []).append(
+                    accuracy((logits[:, 1] - logits[:, 0]).double().numpy(), y_te))
+                secs.setdefault(name, []).append(sec)
+        for i, (name, acc) in enumerate(fixed):
             sizes = f"{len(y_tr):>7,}{len(y_te):>7,}" if i == 0 else f"{'':>14}"
-            secs = f"{sec:>9.2f}" if sec == sec else f"{'':>9}"
-            print(f"  {task if i == 0 else '':<16}{name:<36}{sizes}{acc:>10.4f}{secs}")
+            print(f"  {task if i == 0 else '':<16}{name:<36}{sizes}{acc:>24.4f}")
+        for name, values in accs.items():
+            print(f"  {'':<16}{name:<36}{'':>14}{mean_sd(values):>24}"
+                  f"{statistics.fmean(secs[name]):>8.2f}")
+        ours = accs["kanbio KAN fast (uint8)"]
+        for name in (n for n in accs if n.startswith("pykan")):
+            diff = [a - b for a, b in zip(ours, accs[name], strict=True)]
+            se = statistics.stdev(diff) / math.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+            print(f"  {'':<16}{'kanbio fast - ' + name.split(', ')[1]:<50}"
+                  f"{statistics.fmean(diff):>+10.4f} (paired by seed, se {se:.4f})")
 
 
 def part_c(args: argparse.Namespace) -> None:
@@ -498,6 +527,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--tutorial-proteins", type=int, default=100,
                     help="(b) proteins in each of the training and test proteomes")
     ap.add_argument("--tutorial-steps", type=int, default=5, help="(b) LBFGS steps")
+    ap.add_argument("--tutorial-seeds", type=int, default=5,
+                    help="(b) initialisation seeds per model (--seed, --seed + 1, ...)")
     ap.add_argument("--windows", type=int, default=0, help="(c) windows for the 1-epoch run")
     ap.add_argument("--big-batch", type=int, default=512, help="(c) batch size")
     ap.add_argument("--threads", type=int, default=1)

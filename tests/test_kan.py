@@ -15,7 +15,7 @@ from scipy.interpolate import BSpline
 from kanbio.alphabet import A
 from kanbio.errors import InputError
 from kanbio.models import KAN, KANLayer
-from kanbio.models.kan import _KANLayerFn, _OneHotTable
+from kanbio.models.kan import _KANLayerFn, _LocalKANLayerFn, _OneHotTable
 
 torch.set_num_threads(1)
 
@@ -104,6 +104,60 @@ def test_hand_written_backwards_pass_gradcheck(base_fun, k, pruned, adapted):
     phi0, delta2 = layer.onehot_values()
     torch.testing.assert_close(delta, delta2)
     torch.testing.assert_close(const, phi0.sum(0))
+
+
+@pytest.mark.parametrize("base_fun", ["silu", "identity", "zero"])
+@pytest.mark.parametrize("k", [1, 2, 3])
+@pytest.mark.parametrize("out", [1, 3])
+@pytest.mark.parametrize("pruned", [False, True])
+def test_local_uniform_grid_path_equals_cox_de_boor(base_fun, k, out, pruned):
+    layer = randomise_layer(KANLayer(4, out, grid=5, k=k, base_fun=base_fun).double(), k)
+    with torch.no_grad():  # exactly equidistant knots in float64, different per input
+        h = torch.tensor([0.4, 0.25, 1.0, 0.1], dtype=torch.float64)[:, None]
+        layer.grid.copy_(-1.3 + h * torch.arange(-k, 5 + k + 1, dtype=torch.float64))
+    if pruned:
+        layer.mask[1, 0] = 0
+    kn, mask = layer._knots(), layer._live_mask()
+    assert kn.uniform is not None
+    gen = torch.Generator().manual_seed(k)
+    x = torch.rand(40, 4, generator=gen, dtype=torch.float64) * 8 - 4  # inside and outside
+    # first knot (inside; k = 1 has a kink there, so just inside), last knot (outside), far out
+    x[0] = layer.grid[:, 0] + (1e-9 if k == 1 else 0.0)
+    x[1] = layer.grid[:, -1]
+    x[2] = torch.tensor([-1e6, 1e6, -30.0, 30.0])
+    x.requires_grad_()
+    params = [p.detach().clone().requires_grad_() for p in layer.parameters()]
+    outs = []
+    for fn in (_KANLayerFn, _LocalKANLayerFn):
+        y = fn.apply(x, *params, mask, kn, base_fun)
+        outs.append((y, *torch.autograd.grad(y.square().sum(), (x, *params))))
+    for a, b in zip(*outs, strict=True):
+        assert rel_err(a, b) <= 1e-12
+    x3 = x.detach()[3:9].clone().requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda x, c, b, s: _LocalKANLayerFn.apply(x, c, b, s, mask, kn, base_fun), (x3, *params)
+    )
+
+
+def randomise_layer(layer: KANLayer, seed: int) -> KANLayer:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return layer
+
+
+def test_layers_pick_the_local_path_on_uniform_grids_only():
+    layer = KANLayer(3, 2, grid=5, k=3)  # float32 knots lo + h i: uniform up to rounding
+    assert layer._knots().uniform is not None
+    layer.refine(7)
+    assert layer._knots().uniform is not None
+    x = torch.randn(64, 3)
+    torch.testing.assert_close(layer(x), layer.phi(x).sum(1), rtol=1e-5, atol=1e-6)
+    layer.update_grid(x ** 3)  # quantile grid: Cox-de Boor
+    assert layer._knots().uniform is None
+    torch.testing.assert_close(layer(x), layer.phi(x).sum(1), rtol=1e-5, atol=1e-6)
+    assert KANLayer(3, 2, grid=5, k=0)._knots().uniform is None  # piecewise constant
 
 
 # ------------------------------------------------------------------------------------------------

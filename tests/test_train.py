@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import pickle
@@ -17,7 +18,7 @@ from kanbio.errors import InputError
 from kanbio.io import Protein
 from kanbio.models.kan import KAN
 from kanbio.synthetic import generate
-from kanbio.train import TrainConfig, fit, predict_logit
+from kanbio.train import TrainConfig, _loss, _param_groups, fit, make_adam, predict_logit
 from kanbio.windows import extract
 
 torch.set_num_threads(1)
@@ -69,6 +70,32 @@ def test_lbfgs_and_subsampling_run(kinase):
     hist = fit(model, xt, yt, xv, yv, TrainConfig(optimizer="lbfgs", epochs=3, balance="subsample",
                                                   progress=False))
     assert len(hist.rows) == 3 and all(np.isfinite(r["train_loss"]) for r in hist.rows)
+
+
+def test_adam_train_loss_is_the_epoch_mean_and_regularisation_runs(kinase):
+    xt, yt, xv, yv = kinase
+    model = small_kan()
+    cfg = TrainConfig(epochs=1, seed=0, progress=False, patience=0, batch_size=64)
+    before = copy.deepcopy(model)
+    hist = fit(model, xt, yt, None, None, cfg)
+    # the logged loss is the mean of the per-batch losses (weighted by batch size) of the epoch
+    gen = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(yt), generator=gen)
+    opt = make_adam(_param_groups(before, 3e-3, cfg), 3e-3)
+    pos_weight = float((yt == 0).sum() / (yt == 1).sum())
+    total = 0.0
+    for i in range(0, len(order), 64):
+        b = order[i : i + 64]
+        opt.zero_grad(set_to_none=True)
+        loss = _loss(before(torch.from_numpy(xt[b.numpy()])), torch.from_numpy(yt[b.numpy()]),
+                     pos_weight)
+        loss.backward()
+        opt.step()
+        total += float(loss.detach()) * len(b)
+    assert hist.rows[0]["train_loss"] == pytest.approx(total / len(yt), rel=1e-6)
+    reg = small_kan()
+    hist = fit(reg, xt, yt, xv, yv, TrainConfig(epochs=2, lamb=1e-3, progress=False))
+    assert all(np.isfinite(r["train_loss"]) for r in hist.rows) and not reg.cache_acts
 
 
 def test_checkpoint_round_trip_and_window_length_check(tmp_path, kinase):

@@ -11,7 +11,10 @@ One-hot collapse: on one-hot windows every first-layer edge only sees ``x in {0,
 sum_p Delta_{j,p,a_p}``. :class:`KAN` rebuilds the table ``T[p, a, j] = Delta_{j,p,a}`` (linear in
 the spline coefficients) from the parameters on every forward pass and applies it to the index
 batch with a gather-sum, which is the dense KAN forward pass exactly, gradients included, at the
-cost of an embedding lookup.
+cost of an embedding lookup. Hidden layers see continuous inputs; on a uniform grid (the initial
+one, and after ``refine``) they evaluate only the ``k + 1`` nonzero B-splines per input, as one
+polynomial per grid interval (:class:`_LocalKANLayerFn`); adapted (non-uniform) grids use the
+Cox-de Boor recursion over all ``G + k`` bases (:class:`_KANLayerFn`). Both are exact.
 
 Shapes: ``N`` samples, ``L`` window length, ``A = 21`` letters, ``nb = G + k`` bases per edge.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from itertools import pairwise
 from typing import Any
 
@@ -53,10 +57,15 @@ class _OneHotSum(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor]:  # grad (N, H)
         (flat,) = ctx.saved_tensors
-        n, length = flat.shape
-        src = grad.unsqueeze(1).expand(n, length, grad.shape[1]).reshape(n * length, -1)
-        out = grad.new_zeros(ctx.rows, grad.shape[1])  # (R, H)
-        return None, out.index_add_(0, flat.reshape(-1), src)
+        return None, _gather_sum_grad(flat, grad, ctx.rows)
+
+
+def _gather_sum_grad(flat: Tensor, grad: Tensor, rows: int) -> Tensor:
+    """Gradient of ``sum_p table[flat[n, p]]`` w.r.t. the table (rows, H) from grad (N, H)."""
+    n, length = flat.shape
+    src = grad.unsqueeze(1).expand(n, length, grad.shape[1]).reshape(n * length, -1)
+    out = grad.new_zeros(rows, grad.shape[1])  # (R, H)
+    return out.index_add_(0, flat.reshape(-1), src)
 
 
 def onehot_sum(flat: Tensor, table: Tensor) -> Tensor:
@@ -119,6 +128,30 @@ def _cox_de_boor(
     return b, prev
 
 
+def _uniform_pieces(k: int) -> list[list[Fraction]]:
+    """Monomial form of the ``k + 1`` B-splines of order ``k`` that are nonzero on one interval of
+    a uniform grid: ``B_{j-k+m}(x) = sum_p M[p][m] f^p`` with ``f = (x - t_j) / h in [0, 1)``.
+
+    Exact (rational) Cox-de Boor recursion on the local knots ``0 .. 2k + 1`` at ``x = k + f``.
+    """
+
+    def lin(a: int, b: int, poly: list[Fraction], d: int) -> list[Fraction]:  # (a + b f) poly / d
+        out = [Fraction(0)] * (len(poly) + 1)
+        for p, c in enumerate(poly):
+            out[p] += a * c / d
+            out[p + 1] += b * c / d
+        return out
+
+    bases = [[Fraction(int(m == k))] for m in range(2 * k + 1)]  # order 0 on [m, m + 1)
+    for d in range(1, k + 1):
+        # B_{m,d} = (x - m) / d * B_{m,d-1} + (m + d + 1 - x) / d * B_{m+1,d-1},  x = k + f
+        left = [lin(k - m, 1, bases[m], d) for m in range(2 * k + 1 - d)]
+        right = [lin(m + d + 1 - k, -1, bases[m + 1], d) for m in range(2 * k + 1 - d)]
+        bases = [[u + v for u, v in zip(a, b, strict=True)] for a, b in zip(left, right,
+                                                                              strict=True)]
+    return [[bases[m][p] for m in range(k + 1)] for p in range(k + 1)]
+
+
 def _base_grad(name: str, grad: Tensor, x: Tensor) -> Tensor | None:
     """grad * b'(x) for the residual function ``b`` (None when b' = 0)."""
     if name == "silu":
@@ -148,6 +181,45 @@ class _Knots:
         self.v01 = v01[..., 0].contiguous() if shared else v01
         f01 = BASE_FUNS[base_fun](x01[0])  # (2,)
         self.f0, self.df = float(f01[0]), float(f01[1] - f01[0])
+        self.uniform = self._uniform(grid, k)
+        if self.uniform is not None:
+            self.nrow = self.nb + k + 2  # intervals -1 .. G + 2k of the local path
+            self._edges: dict[int, Tensor] = {}
+
+    def edge_index(self, n_in: int, n_out: int) -> Tensor:
+        """(in, out) column of each edge in the local path's table, offset by one interval row
+        (interval -1 is row 0)."""
+        if n_out not in self._edges:
+            e = torch.arange(n_in * n_out, device=self.knots.device) + n_in * n_out
+            self._edges[n_out] = e.view(n_in, n_out)
+        return self._edges[n_out]
+
+    @staticmethod
+    def _uniform(grid: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor] | None:
+        """For knots equally spaced per input (up to rounding) and k >= 1: ``inv_h`` (in,) and
+        ``off`` (in,) with ``u = x inv_h + off = (x - t_0) / h``, and the linear map ``W``
+        ((k + 1) nrow, G + k) from the coefficients of an edge to the monomial coefficients of
+        its spline on each interval ``j = -1 .. G + 2k`` (row ``p nrow + j + 1``; the two end
+        intervals are outside the grid and map to 0); else None (the Cox-de Boor path)."""
+        g = grid.double()  # (in, G + 2k + 1)
+        h = (g[:, -1] - g[:, 0]) / (g.shape[1] - 1)  # (in,)
+        ideal = g[:, :1] + h[:, None] * torch.arange(g.shape[1], dtype=g.dtype, device=g.device)
+        # uniform up to rounding in the grid's own precision (float32 knots lo + h i are not
+        # exactly equidistant); anything else takes the Cox-de Boor path
+        tol = 32 * torch.finfo(grid.dtype).eps * g.abs().amax(1, keepdim=True)  # (in, 1)
+        if k < 1 or not bool((h > 0).all()) or bool(((g - ideal).abs() > tol).any()):
+            return None
+        nb = g.shape[1] - k - 1
+        mono = _uniform_pieces(k)  # mono[p][m]: on interval j, basis j - k + m has f^p coef
+        w = torch.zeros(k + 1, nb + k + 2, nb, dtype=torch.float64)  # (k + 1, nrow, nb)
+        for jj in range(nb + k + 2):  # jj = j + 1
+            for m in range(k + 1):
+                if 0 <= jj - 1 - k + m < nb:
+                    w[:, jj, jj - 1 - k + m] = torch.tensor(
+                        [float(r[m]) for r in mono], dtype=w.dtype
+                    )
+        w = w.view(-1, nb).to(grid.dtype).to(grid.device)  # ((k + 1) nrow, nb)
+        return (1 / h).to(grid.dtype), (-g[:, 0] / h).to(grid.dtype), w
 
     def rows(self, xt: Tensor) -> tuple[Tensor, Tensor]:
         """(in, N) inputs -> feats (1 + nb, in, N) with the bases in feats[1:] (feats[0] is free),
@@ -235,6 +307,132 @@ class _KANLayerFn(torch.autograd.Function):
         return gx, gc, gb if need[2] else None, gs if need[3] else None, None, None, None
 
 
+class _LocalKANLayerFn(torch.autograd.Function):
+    """Dense KAN layer on a uniform grid, evaluating only the ``k + 1`` nonzero bases per input.
+
+    On interval ``j`` (``u = (x - t_0) / h``, ``j = floor(u)``, ``f = u - j``) an edge spline
+    is the polynomial ``sum_p Q[p, j] f^p``, ``Q = W c`` (``W``: see :meth:`_Knots._uniform`).
+    The forward gathers ``Q[:, j]`` per (sample, edge) and runs Horner; the backward scatters
+    ``f^p`` back onto ``Q`` (then ``W^T``: the coefficients) and differentiates the polynomial
+    for ``x``. Outside ``[t_0, t_end)`` the rows of ``Q`` are zero, as are the Cox-de Boor bases
+    there. Power-major layout: every elementwise op runs on a contiguous (N, in, out) slab.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Tensor,  # (N, in)
+        coef: Tensor,  # (nb, in, out)
+        scale_base: Tensor,  # (in, out)
+        scale_sp: Tensor,  # (in, out)
+        mask: Tensor | None,  # (in, out); None when no edge is pruned
+        kn: _Knots,
+        base_fun: str,
+    ) -> Tensor:
+        inv_h, off, wmono = kn.uniform  # (in,), (in,), ((k + 1) nrow, nb)
+        n, (nb, n_in, n_out), k = x.shape[0], coef.shape, kn.k
+        ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
+        table = torch.mm(wmono, torch.mul(coef, ss).view(nb, -1))  # ((k+1) nrow, in out)
+        u = torch.addcmul(off, x, inv_h)  # (N, in)
+        j = u.floor()
+        f = u.sub_(j).unsqueeze(-1)  # (N, in, 1): position inside the interval
+        rows = j.long().clamp_(-1, kn.nrow - 2).unsqueeze(-1)  # (N, in, 1); -1, G + 2k: outside
+        rows = torch.add(kn.edge_index(n_in, n_out), rows, alpha=n_in * n_out)  # (N, in, out)
+        g = table.view(k + 1, -1).index_select(1, rows.view(-1)).view(k + 1, n, n_in, n_out)
+        gp = g.unbind(0)
+        y = gp[k]
+        for p in range(k - 1, -1, -1):  # Horner
+            y = torch.addcmul(gp[p], y, f)
+        y = y.sum(1)  # (N, out)
+        sb = bx = None
+        if base_fun != "zero":
+            sb = scale_base if mask is None else scale_base * mask  # (in, out)
+            bx = F.silu(x) if base_fun == "silu" else x  # (N, in)
+            y = torch.addmm(y, bx, sb)
+        ctx.save_for_backward(x, bx, f, rows, g, coef, ss, sb, mask)
+        ctx.kn, ctx.base_fun = kn, base_fun
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:  # gy (N, out)
+        x, bx, f, rows, g, coef, ss, sb, mask = ctx.saved_tensors
+        kn, need = ctx.kn, ctx.needs_input_grad
+        n, (nb, n_in, n_out), k = x.shape[0], coef.shape, kn.k
+        gx = gc = gb = gs = None
+        if need[2]:
+            gb = torch.mm(bx.t(), gy) if bx is not None else torch.zeros_like(coef[0])
+            gb = gb if mask is None else gb.mul_(mask)  # (in, out)
+        if need[1] or need[3]:
+            gg = gy.new_empty(k + 1, n, n_in, n_out)  # d y / d Q[p, rows] = f^p gy
+            ggp = gg.unbind(0)
+            ggp[0].copy_(gy.unsqueeze(1))
+            for p in range(1, k + 1):
+                torch.mul(ggp[p - 1], f, out=ggp[p])
+            gtab = gy.new_zeros(k + 1, kn.nrow * n_in * n_out)
+            gtab.index_add_(1, rows.view(-1), gg.view(k + 1, -1))
+            gcs = torch.mm(kn.uniform[2].t(), gtab.view(-1, n_in * n_out))  # (nb, in out)
+            gcs = gcs.view(nb, n_in, n_out)
+            gc = gcs * ss if need[1] else None
+            if need[3]:
+                gs = torch.mul(gcs, coef).sum(0)
+                gs = gs if mask is None else gs.mul_(mask)  # (in, out)
+        if need[0]:  # d/du sum_p Q_p f^p = sum_p p Q_p f^(p-1); Horner on s_p = t_p / p
+            gp = g.unbind(0)
+            d = gp[k]
+            for p in range(k - 1, 0, -1):
+                d = torch.addcmul(gp[p], d, f, value=(p + 1) / p)
+            d = torch.mul(d, gy.unsqueeze(1))  # (N, in, out)
+            d = d.squeeze(-1) if n_out == 1 else d.sum(-1)
+            gx = d.mul_(kn.uniform[0])  # (N, in)
+            if sb is not None:
+                gx = gx.add_(_base_grad(ctx.base_fun, torch.mm(gy, sb.t()), x))
+        return gx, gc, gb, gs, None, None, None
+
+
+def _table_forward(
+    coef: Tensor, scale_base: Tensor, scale_sp: Tensor, mask: Tensor | None, kn: _Knots
+) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor]]:
+    """``Delta = phi(1) - phi(0)`` (in, out), ``sum_i phi_i(0)`` (out,) and what the backward
+    needs, from coef (nb, in, out) and the (in, out) scales."""
+    nb, n_in, n_out = coef.shape
+    v01 = kn.v01  # (2, nb) or (2, nb, in): B(0) and B(1) - B(0)
+    if v01.dim() == 2:  # one GEMM when every input has the same knots
+        s = torch.mm(v01, coef.view(nb, -1)).view(2, n_in, n_out)  # spline at 0, change 0 -> 1
+    else:
+        s = torch.einsum("cbi,bio->cio", v01, coef)
+    ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
+    v0, delta = torch.mul(s, ss).unbind(0)  # spline part of phi(0) and of Delta
+    if mask is None:
+        delta.add_(scale_base, alpha=kn.df)
+    else:
+        delta.addcmul_(scale_base, mask, value=kn.df)
+    const = v0.sum(0)  # (out,)
+    if kn.f0:
+        sb = scale_base if mask is None else scale_base * mask
+        const.add_(sb.sum(0), alpha=kn.f0)
+    return delta, const, (s, ss)
+
+
+def _table_backward(
+    saved: tuple[Tensor, Tensor], mask: Tensor | None, kn: _Knots, gd: Tensor, gk: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients (coef, scale_base, scale_sp) from those of Delta (in, out) and the constant."""
+    s, ss = saved
+    n_in, n_out = ss.shape
+    g2 = torch.stack((gk.expand_as(gd), gd))  # (2, in, out): gradient of the spline sums / ss
+    gs = torch.mul(g2, ss)  # (2, in, out)
+    if kn.v01.dim() == 2:
+        gcoef = torch.mm(kn.v01.t(), gs.view(2, -1)).view(-1, n_in, n_out)  # (nb, in, out)
+    else:
+        gcoef = torch.einsum("cbi,cio->bio", kn.v01, gs)
+    gsp = torch.mul(g2, s).sum(0)  # (in, out)
+    gsb = gd * kn.df if not kn.f0 else torch.add(gd * kn.df, gk, alpha=kn.f0).expand_as(gd)
+    if mask is not None:
+        gsp, gsb = gsp.mul_(mask), gsb * mask
+    return gcoef, gsb, gsp
+
+
 class _OneHotTable(torch.autograd.Function):
     """First layer on one-hot input: ``Delta = phi(1) - phi(0)`` (in, out) and ``sum_i phi_i(0)``
     (out,) from the spline parameters, with a hand-written backward."""
@@ -248,23 +446,8 @@ class _OneHotTable(torch.autograd.Function):
         mask: Tensor | None,  # (in, out); None when no edge is pruned
         kn: _Knots,
     ) -> tuple[Tensor, Tensor]:
-        nb, n_in, n_out = coef.shape
-        v01 = kn.v01  # (2, nb) or (2, nb, in): B(0) and B(1) - B(0)
-        if v01.dim() == 2:  # one GEMM when every input has the same knots
-            s = (v01 @ coef.view(nb, -1)).view(2, n_in, n_out)  # spline at 0, change 0 -> 1
-        else:
-            s = torch.einsum("cbi,bio->cio", v01, coef)
-        ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
-        delta = (
-            torch.add(ss * s[1], scale_base, alpha=kn.df)
-            if mask is None
-            else torch.addcmul(ss * s[1], scale_base, mask, value=kn.df)
-        )  # (in, out)
-        const = (ss * s[0]).sum(0)  # (out,)
-        if kn.f0:
-            sb = scale_base if mask is None else scale_base * mask
-            const = const + kn.f0 * sb.sum(0)
-        ctx.save_for_backward(s, ss, mask)
+        delta, const, saved = _table_forward(coef, scale_base, scale_sp, mask, kn)
+        ctx.save_for_backward(*saved, mask)
         ctx.kn = kn
         return delta, const
 
@@ -273,17 +456,34 @@ class _OneHotTable(torch.autograd.Function):
     def backward(ctx: Any, gd: Tensor, gk: Tensor) -> tuple[Tensor | None, ...]:
         # gd (in, out) for Delta, gk (out,) for the constant
         s, ss, mask = ctx.saved_tensors
-        kn, n_in, n_out = ctx.kn, *ss.shape
-        gs = torch.stack([ss * gk, ss * gd])  # (2, in, out)
-        if kn.v01.dim() == 2:
-            gcoef = (kn.v01.t() @ gs.view(2, -1)).view(-1, n_in, n_out)  # (nb, in, out)
-        else:
-            gcoef = torch.einsum("cbi,cio->bio", kn.v01, gs)
-        gsp = torch.addcmul(gd * s[1], s[0], gk)  # (in, out)
-        gsb = gd * kn.df if not kn.f0 else torch.add(gd * kn.df, gk, alpha=kn.f0).expand_as(gd)
-        if mask is not None:
-            gsp, gsb = gsp.mul_(mask), gsb * mask
-        return gcoef, gsb, gsp, None, None
+        return *_table_backward((s, ss), mask, ctx.kn, gd, gk), None, None
+
+
+class _OneHotKANLayerFn(torch.autograd.Function):
+    """The first layer on one-hot windows in one autograd node: the table ``Delta`` and the
+    constant from the parameters, then ``const + sum_p Delta[flat[n, p]]``."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        flat: Tensor,  # (N, L) int64 flat one-hot columns
+        coef: Tensor,  # (nb, in, out)
+        scale_base: Tensor,  # (in, out)
+        scale_sp: Tensor,  # (in, out)
+        mask: Tensor | None,  # (in, out); None when no edge is pruned
+        kn: _Knots,
+    ) -> Tensor:
+        delta, const, saved = _table_forward(coef, scale_base, scale_sp, mask, kn)
+        ctx.save_for_backward(flat, *saved, mask)
+        ctx.kn = kn
+        return F.embedding_bag(flat, delta, mode="sum").add_(const)  # (N, out)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # g (N, out)
+        flat, s, ss, mask = ctx.saved_tensors
+        gd = _gather_sum_grad(flat, g, ss.shape[0])  # (in, out)
+        return None, *_table_backward((s, ss), mask, ctx.kn, gd, g.sum(0)), None, None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -384,15 +584,17 @@ class KANLayer(nn.Module):
         return self.scale_base * self.mask, self.scale_sp * self.mask  # (in, out) each
 
     def forward(self, x: Tensor) -> Tensor:
-        """Dense evaluation: (N, in) -> (N, out)."""
+        """Dense evaluation: (N, in) -> (N, out) (local bases on a uniform grid, else all)."""
         assert x.dim() == 2 and x.shape[1] == self.in_dim, x.shape
-        return _KANLayerFn.apply(
+        kn = self._knots()
+        fn = _KANLayerFn if kn.uniform is None else _LocalKANLayerFn
+        return fn.apply(
             x,
             self.coef,
             self.scale_base,
             self.scale_sp,
             self._live_mask(),
-            self._knots(),
+            kn,
             self.base_fun,
         )
 
@@ -616,9 +818,12 @@ class KAN(WindowModel):
             phi = layer.phi(x)  # (N, in, out)
             return phi.sum(1), phi.abs().mean(0), phi.std(0, correction=0)
         flat = flat_index(x, self.window_length)  # (N, L)
-        if not stats:
-            delta, const = layer.onehot_table()  # (in, out), (out,)
-            return onehot_sum(flat, delta) + const, None, None  # (N, H)
+        if not stats:  # const + sum_p Delta[flat[n, p]]: (N, H)
+            out = _OneHotKANLayerFn.apply(
+                flat, layer.coef, layer.scale_base, layer.scale_sp, layer._live_mask(),
+                layer._knots()
+            )
+            return out, None, None
         phi0, delta = layer.onehot_values()  # (in, out) each
         out = onehot_sum(flat, delta) + phi0.sum(0)  # (N, H)
         # letter frequencies per (p, a): edge (p, a) sees 1 with probability f, else 0
