@@ -41,6 +41,7 @@ class Study:
         self.searched, self.explained = list(searched), [tuple(e) for e in explained]
         self.logo = None if logo is None else (str(logo[0]), int(logo[1]))  # KAN (model, seed)
         self.root, self.n_boot = Path(root), n_boot
+        self._scores: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
 
     def model_dir(self, dataset: str, model: str, seed: int) -> Path:
         return self.root / dataset / "models" / model / f"seed{seed}"
@@ -58,9 +59,16 @@ class Study:
     def summary(self, dataset: str) -> dict:
         return json.loads((self.root / dataset / "summary.json").read_text())
 
+    def scores(self, dataset: str, model: str) -> tuple[np.ndarray, np.ndarray]:
+        """Test labels (N,) and per-seed log-odds (S, N), read once per dataset and model."""
+        key = (dataset, model)
+        if key not in self._scores:
+            self._scores[key] = test_scores(self.predictions(dataset, model))
+        return self._scores[key]
+
     def seed_mean(self, dataset: str, model: str) -> dict[str, tuple[float, float, float]]:
         """Seed-mean test metrics with 95% bootstrap CIs (validation thresholds)."""
-        y, scores = test_scores(self.predictions(dataset, model))
+        y, scores = self.scores(dataset, model)
         return seed_mean_ci(y, scores, self.thresholds(dataset, model), n_boot=self.n_boot)
 
 
@@ -154,10 +162,10 @@ def _single(study: Study, pid: str, proto: dict, figures: Path, pair: Sequence[s
         lines += [f"**Headline.** kanbio {model}: {verdict}.", ""]
         glance += f"; kanbio {model} {verdict}"
         if "sn" in ref and "sp" in ref:
-            y, _ = test_scores(study.predictions(dataset, model))
+            y, _ = study.scores(dataset, model)
             parts = []
             for m in study.models:
-                _, sc = test_scores(study.predictions(dataset, m))
+                _, sc = study.scores(dataset, m)
                 parts.append(f"{m} {_sp_at_sn(y, sc, ref['sn']):.3f}")
             lines += [f"At {ref['method']}'s sensitivity ({ref['sn']:.2f}) the specificity read "
                       f"off the test ROC curves (a descriptive operating point, not a validation "
@@ -178,7 +186,7 @@ def _roc_figure(study: Study, dataset: str, refs: Sequence[dict], stem: Path, ti
     with figure(4.2, 3.8) as fig:
         ax = fig.add_subplot()
         for i, m in enumerate(study.models):
-            y, scores = test_scores(study.predictions(dataset, m))
+            y, scores = study.scores(dataset, m)
             for j, s in enumerate(scores):
                 fpr, tpr, _ = roc_curve(y, s)
                 ax.plot(fpr, tpr, color=COLOURS[i % len(COLOURS)], lw=1.0, alpha=0.8,

@@ -58,21 +58,13 @@ def _log_loss(y: np.ndarray, logit: np.ndarray) -> float:
 def _fit_score(spec: dict, x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray,
                y_va: np.ndarray, seed: int, reference: dict | None) -> tuple[np.ndarray, dict]:
     """Train one candidate; return its validation log-odds and facts about the fit."""
-    import torch
-
     from kanbio import checkpoint
-    from kanbio.train import TrainConfig, fit
+    from kanbio.train import train_model
 
-    torch.manual_seed(seed)
-    model = checkpoint.build(spec, x_tr.shape[1], seed, reference)
     t0 = time.perf_counter()
-    facts: dict[str, Any] = {}
-    if checkpoint.model_type(model) == "linear":
-        model.fit(x_tr, y_tr)
-    else:
-        cfg = TrainConfig.from_dict({**spec.get("train", {}), "seed": seed, "progress": False})
-        hist = fit(model, x_tr, y_tr, x_va, y_va, cfg)
-        facts.update(epochs_run=len(hist.rows), best_epoch=hist.best_epoch)
+    model, hist, cfg = train_model(spec, x_tr, y_tr, x_va, y_va, seed, reference, progress=False)
+    facts: dict[str, Any] = {} if cfg is None else {"epochs_run": len(hist.rows),
+                                                   "best_epoch": hist.best_epoch}
     facts["train_seconds"] = round(time.perf_counter() - t0, 3)
     facts["n_params"] = int(model.n_params())
     return checkpoint.score(model, x_va), facts

@@ -281,6 +281,27 @@ def config_dict(cfg: TrainConfig) -> dict[str, Any]:
     return asdict(cfg)
 
 
+def train_model(spec: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray,
+                x_val: np.ndarray, y_val: np.ndarray, seed: int,
+                reference: dict[str, Any] | None = None, progress: bool = True
+                ) -> tuple[Any, History, TrainConfig | None]:
+    """Build a model from its spec and train it (logistic: scikit-learn fit; else :func:`fit`).
+
+    Returns the model, its :class:`History` and the training config (None for logistic).
+    """
+    from kanbio import checkpoint
+
+    torch.manual_seed(seed)
+    model = checkpoint.build(spec, x_train.shape[1], seed, reference)
+    if checkpoint.model_type(model) != "linear":
+        cfg = TrainConfig.from_dict({**spec.get("train", {}), "seed": seed, "progress": progress})
+        return model, fit(model, x_train, y_train, x_val, y_val, cfg), cfg
+    t0 = time.perf_counter()
+    model.fit(x_train, y_train)
+    return model, History(seconds=time.perf_counter() - t0, peak_rss_mb=resource.getrusage(
+        resource.RUSAGE_SELF).ru_maxrss / 1024), None
+
+
 def train_table(windows_path: str, spec: dict[str, Any], seed: int, out_dir: str,
                 reference: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
     """Train one model spec on the train split of a windows table; write a checkpoint folder.
@@ -294,7 +315,6 @@ def train_table(windows_path: str, spec: dict[str, Any], seed: int, out_dir: str
     from kanbio.output import write_text
     from kanbio.prepare import read_windows
 
-    torch.manual_seed(seed)
     table = read_windows(windows_path)
     idx = windows_to_indices(table.window.tolist())
     y = table.label.to_numpy(np.int64)
@@ -302,16 +322,8 @@ def train_table(windows_path: str, spec: dict[str, Any], seed: int, out_dir: str
     if not tr.any():
         raise ValueError(f"{windows_path}: no training windows")
     length = idx.shape[1]
-    model = checkpoint.build(spec, length, seed, reference)
-    t0 = time.perf_counter()
-    if checkpoint.model_type(model) == "linear":
-        model.fit(idx[tr], y[tr])
-        hist = History(seconds=time.perf_counter() - t0,
-                       peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-        cfg = None
-    else:
-        cfg = TrainConfig.from_dict({**spec.get("train", {}), "seed": seed, "progress": progress})
-        hist = fit(model, idx[tr], y[tr], idx[va], y[va], cfg)
+    model, hist, cfg = train_model(spec, idx[tr], y[tr], idx[va], y[va], seed, reference,
+                                   progress)
     meta = {
         "spec": spec,
         "seed": seed,
