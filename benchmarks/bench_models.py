@@ -19,10 +19,13 @@ One process; every model of a comparison sees the same data and the same mini-ba
     after the same number of epochs, and peak memory of training. Epochs are interleaved across
     the models (epoch 1 of each, then epoch 2 of each, ...) so that changes in machine load hit
     them alike. Compilation and a warm-up forward/backward (gradients discarded, weights
-    unchanged) come before and are shown apart. Every model gets the same optimiser, kanbio's
-    ``make_adam`` (torch's fused Adam where available, as in ``fit``); its learning rate is
-    ``--lr`` except on the first KAN layer on one-hot input, which learns at ``lr / 21``
-    (kanbio's ``fit`` default, applied to kanbio's and pykan's KAN alike).
+    unchanged) come before and are shown apart; each timed epoch is also preceded by one such
+    untimed forward/backward on its first batch, so that it starts, as in a real run, with the
+    model's own tensors in cache rather than those of the model timed just before. Every model
+    gets the same optimiser, kanbio's ``make_adam`` (torch's fused Adam where available, as in
+    ``fit``); its learning rate is ``--lr`` except on the first KAN layer on one-hot input,
+    which learns at ``lr / 21`` (kanbio's ``fit`` default, applied to kanbio's and pykan's KAN
+    alike).
 
     Memory method: after the timed epochs and the evaluation, each model takes ``--mem-steps``
     more training steps with a fresh Adam while a background thread reads the resident set size
@@ -311,6 +314,8 @@ def train_all(cands: list[Candidate], y_train: torch.Tensor, y_test: np.ndarray,
         prepare(c, c.x_train[b], y_train[b], lr)
     for order in orders:
         for c in cands:
+            b = order[:batch]  # untimed: the model's own tensors back in cache (see module doc)
+            warm_up(c.step, c.model, c.x_train[b], y_train[b])
             t = time.perf_counter()
             run_steps(c.step, c.opt, c.x_train, y_train, order, batch)
             c.epoch_s.append(time.perf_counter() - t)

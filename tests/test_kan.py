@@ -190,6 +190,9 @@ def test_fast_path_equals_dense_path(length, hidden, out, grid, k, grid_range, n
     idx = windows(n, length, seed)
     if seed % 3 == 0:  # non-uniform hidden grids (the Cox-de Boor evaluator)
         model.update_grid(windows(30, length, seed + 1))
+        with torch.no_grad():  # quantile knots sit on sample values, where a k = 1 spline has a
+            for layer in model.layers[1:]:  # kink; the two paths' sums may differ in the last
+                layer.grid.mul_(1 + 1e-6).add_(1e-6)  # bit, so move the knots off the samples
     params = list(model.parameters())
     y_fast = model(idx)
     g_fast = torch.autograd.grad(y_fast.square().sum(), params)

@@ -24,15 +24,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from fractions import Fraction
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..alphabet import A
 from ..errors import InputError
+from . import kernels
 
 BASE_FUNS: dict[str, Callable[[Tensor], Tensor]] = {
     "silu": F.silu,
@@ -45,42 +47,51 @@ BASE_FUNS: dict[str, Callable[[Tensor], Tensor]] = {
 # one-hot primitives shared with the MLP
 # ----------------------------------------------------------------------------------------------
 class _OneHotSum(torch.autograd.Function):
-    """``out[n] = sum_p table[flat[n, p]]``: embedding-bag forward, index-add backward."""
+    """``out[n] = bias + sum_p table[flat[n, p]]``: a gather-sum forward, a scatter-add backward
+    (compiled kernels on the CPU, embedding-bag and index-add elsewhere)."""
 
     @staticmethod
-    def forward(ctx: Any, flat: Tensor, table: Tensor) -> Tensor:  # (N, L) int64, (R, H)
+    def forward(ctx: Any, flat: Tensor, table: Tensor, bias: Tensor | None) -> Tensor:
+        # flat (N, L) int64, table (R, H), bias (H,) or None
         ctx.save_for_backward(flat)
-        ctx.rows = table.shape[0]
-        return F.embedding_bag(flat, table, mode="sum")  # (N, H)
+        ctx.rows, ctx.has_bias = table.shape[0], bias is not None
+        if kernels.enabled(table):
+            return kernels.onehot_sum(flat, table, bias)
+        out = F.embedding_bag(flat, table, mode="sum")  # (N, H)
+        return out if bias is None else out.add_(bias)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor]:  # grad (N, H)
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor, Tensor | None]:  # grad (N, H)
         (flat,) = ctx.saved_tensors
-        return None, _gather_sum_grad(flat, grad, ctx.rows)
+        gb = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return None, _gather_sum_grad(flat, grad, ctx.rows), gb
 
 
 def _gather_sum_grad(flat: Tensor, grad: Tensor, rows: int) -> Tensor:
     """Gradient of ``sum_p table[flat[n, p]]`` w.r.t. the table (rows, H) from grad (N, H)."""
+    if kernels.enabled(grad):
+        return kernels.onehot_grad(flat, grad, rows)
     n, length = flat.shape
     src = grad.unsqueeze(1).expand(n, length, grad.shape[1]).reshape(n * length, -1)
     out = grad.new_zeros(rows, grad.shape[1])  # (R, H)
     return out.index_add_(0, flat.reshape(-1), src)
 
 
-def onehot_sum(flat: Tensor, table: Tensor) -> Tensor:
+def onehot_sum(flat: Tensor, table: Tensor, bias: Tensor | None = None) -> Tensor:
     """Multiply one-hot rows by ``table`` without building them.
 
     Parameters
     ----------
     flat : (N, L) int64 flat one-hot columns ``p * 21 + a`` (see :func:`flat_index`).
     table : (L * 21, H) float.
+    bias : optional (H,) added to every row.
 
     Returns
     -------
-    (N, H) tensor, equal to ``onehot(flat) @ table`` in value and gradient (w.r.t. ``table``).
+    (N, H) tensor, equal to ``onehot(flat) @ table + bias`` in value and gradient.
     """
-    return _OneHotSum.apply(flat, table)
+    return _OneHotSum.apply(flat, table, bias)
 
 
 def flat_index(idx: Tensor, window_length: int) -> Tensor:
@@ -182,9 +193,20 @@ class _Knots:
         f01 = BASE_FUNS[base_fun](x01[0])  # (2,)
         self.f0, self.df = float(f01[0]), float(f01[1] - f01[0])
         self.uniform = self._uniform(grid, k)
+        self._kernel_tables: tuple[np.ndarray, tuple[np.ndarray, ...] | None] | None = None
         if self.uniform is not None:
             self.nrow = self.nb + k + 2  # intervals -1 .. G + 2k of the local path
             self._edges: dict[int, Tensor] = {}
+
+    def kernel_tables(self) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
+        """Constants for :mod:`kernels`: v01 as (2, nb, in | 1) NumPy, and on uniform grids the
+        tables of :func:`kernels.uniform_tables` (else None)."""
+        if self._kernel_tables is None:
+            v01 = self.v01 if self.v01.dim() == 3 else self.v01.unsqueeze(-1)  # (2, nb, in | 1)
+            uniform = None if self.uniform is None else kernels.uniform_tables(*self.uniform,
+                                                                               self.k)
+            self._kernel_tables = v01.cpu().numpy().copy(), uniform
+        return self._kernel_tables
 
     def edge_index(self, n_in: int, n_out: int) -> Tensor:
         """(in, out) column of each edge in the local path's table, offset by one interval row
@@ -305,6 +327,43 @@ class _KANLayerFn(torch.autograd.Function):
             gxt = ctx.kn.grad_x(gfeats[1:], prev)  # (in, N)
             gx = (gxt if gbase is None else gxt.add_(gbase)).t()  # (N, in)
         return gx, gc, gb if need[2] else None, gs if need[3] else None, None, None, None
+
+
+class _CompiledLocalKANLayerFn(torch.autograd.Function):
+    """:class:`_LocalKANLayerFn` on the CPU through :mod:`kernels`: the monomial table, the
+    evaluation and all gradients in one compiled call each way."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        x: Tensor,  # (N, in)
+        coef: Tensor,  # (nb, in, out)
+        scale_base: Tensor,  # (in, out)
+        scale_sp: Tensor,  # (in, out)
+        mask: Tensor | None,  # (in, out); None when no edge is pruned
+        kn: _Knots,
+        base_fun: str,
+    ) -> Tensor:
+        ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
+        sb = scale_base if mask is None else scale_base * mask
+        sx = torch.sigmoid(x) if base_fun == "silu" else None  # (N, in)
+        y, ctx.state = kernels.local_forward(x, sx, coef, ss, sb, kn.kernel_tables()[1],
+                                             base_fun, any(ctx.needs_input_grad[:4]))
+        ctx.save_for_backward(coef, ss, mask)
+        ctx.kn, ctx.base_fun = kn, base_fun
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:  # gy (N, out)
+        coef, ss, mask = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gx, gc, gss, gsb = kernels.local_backward(ctx.state, gy, coef, ss,
+                                                  ctx.kn.kernel_tables()[1][2], need[0])
+        if mask is not None:
+            gss, gsb = gss.mul_(mask), gsb.mul_(mask)
+        return (gx, gc if need[1] else None, gsb if need[2] else None, gss if need[3] else None,
+                None, None, None)
 
 
 class _LocalKANLayerFn(torch.autograd.Function):
@@ -473,17 +532,32 @@ class _OneHotKANLayerFn(torch.autograd.Function):
         mask: Tensor | None,  # (in, out); None when no edge is pruned
         kn: _Knots,
     ) -> Tensor:
+        ctx.kn, ctx.compiled = kn, kernels.enabled(coef)
+        if ctx.compiled:
+            ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
+            sb = scale_base if mask is None else scale_base * mask
+            out, ctx.s01 = kernels.onehot_kan_forward(flat, coef, ss, sb, kn.kernel_tables()[0],
+                                                      kn.f0, kn.df)
+            ctx.save_for_backward(flat, ss, mask)
+            return out  # (N, out)
         delta, const, saved = _table_forward(coef, scale_base, scale_sp, mask, kn)
         ctx.save_for_backward(flat, *saved, mask)
-        ctx.kn = kn
         return F.embedding_bag(flat, delta, mode="sum").add_(const)  # (N, out)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # g (N, out)
+        kn = ctx.kn
+        if ctx.compiled:
+            flat, ss, mask = ctx.saved_tensors
+            gc, gss, gsb = kernels.onehot_kan_backward(flat, g, ctx.s01, ss,
+                                                       kn.kernel_tables()[0], kn.f0, kn.df)
+            if mask is not None:
+                gss, gsb = gss.mul_(mask), gsb.mul_(mask)
+            return None, gc, gsb, gss, None, None
         flat, s, ss, mask = ctx.saved_tensors
         gd = _gather_sum_grad(flat, g, ss.shape[0])  # (in, out)
-        return None, *_table_backward((s, ss), mask, ctx.kn, gd, g.sum(0)), None, None
+        return None, *_table_backward((s, ss), mask, kn, gd, g.sum(0)), None, None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -557,8 +631,8 @@ class KANLayer(nn.Module):
 
     # -- constants that depend on the grid / mask buffers only -------------------------------
     def _knots(self) -> _Knots:
-        g = self.grid
-        key = (g.data_ptr(), g._version, g.shape, g.dtype, g.device)
+        g = self.grid  # a new tensor (a new id) on any change of shape, dtype or device
+        key = (id(g), g._version, g.data_ptr())
         if key != self._knots_key:
             self._knots_cache, self._knots_key = _Knots(g, self.k, self.base_fun), key
         return self._knots_cache
@@ -566,7 +640,7 @@ class KANLayer(nn.Module):
     def _live_mask(self) -> Tensor | None:
         """The mask, or None while every edge is live (saves two products per pass)."""
         m = self.mask
-        key = (m.data_ptr(), m._version, m.shape, m.dtype, m.device)
+        key = (id(m), m._version, m.data_ptr())
         if key != self._mask_key:
             self._mask_full, self._mask_key = bool(m.all()), key
         return None if self._mask_full else m
@@ -587,7 +661,12 @@ class KANLayer(nn.Module):
         """Dense evaluation: (N, in) -> (N, out) (local bases on a uniform grid, else all)."""
         assert x.dim() == 2 and x.shape[1] == self.in_dim, x.shape
         kn = self._knots()
-        fn = _KANLayerFn if kn.uniform is None else _LocalKANLayerFn
+        if kn.uniform is None:
+            fn = _KANLayerFn
+        elif kernels.enabled(x):
+            fn = _CompiledLocalKANLayerFn
+        else:
+            fn = _LocalKANLayerFn
         return fn.apply(
             x,
             self.coef,
@@ -841,7 +920,7 @@ class KAN(WindowModel):
         cache_acts = self.cache_acts if cache_acts is None else cache_acts
         h, m, _ = self._first(x, stats=cache_acts)
         acts = [m]
-        for layer in self.layers[1:]:
+        for layer in islice(self.layers, 1, None):  # (slicing a ModuleList builds a new one)
             if cache_acts:
                 phi = layer.phi(h)  # (N, in, out)
                 h = phi.sum(1)
@@ -855,7 +934,7 @@ class KAN(WindowModel):
         """Per layer: (mean |phi| (in, out), std phi (in, out), std of node sums (out,))."""
         h, m, s = self._first(x, stats=True)
         out = [(m, s, h.std(0, correction=0))]
-        for layer in self.layers[1:]:
+        for layer in islice(self.layers, 1, None):
             phi = layer.phi(h)  # (N, in, out)
             h = phi.sum(1)
             out.append((phi.abs().mean(0), phi.std(0, correction=0), h.std(0, correction=0)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from itertools import pairwise
+from itertools import islice, pairwise
 from typing import Any
 
 import torch
@@ -78,9 +78,10 @@ class MLP(WindowModel):
             h = torch.addmm(self.biases[0], x, self.weights[0])  # (N, H)
         else:
             flat = flat_index(x, self.window_length)  # (N, L)
-            h = onehot_sum(flat, self.weights[0]) + self.biases[0]  # (N, H)
+            h = onehot_sum(flat, self.weights[0], self.biases[0])  # (N, H)
         act = ACTIVATIONS[self.activation]
-        for w, b in zip(self.weights[1:], self.biases[1:], strict=True):
+        rest = zip(islice(self.weights, 1, None), islice(self.biases, 1, None), strict=True)
+        for w, b in rest:  # (slicing a ParameterList builds a new one)
             h = torch.addmm(b, act(h), w)  # (N, out)
         return h
 
