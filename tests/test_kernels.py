@@ -170,3 +170,29 @@ def test_training_steps_match_the_tensor_paths_in_float32(monkeypatch):
             opt.step()
         outs.append(torch.cat([p.detach().reshape(-1) for p in model.parameters()]))
     assert rel_err(outs[0], outs[1]) <= 1e-4
+
+
+@pytest.mark.parametrize("pruned", [False, True])
+def test_whole_network_node_matches_the_tensor_paths(pruned, monkeypatch):
+    """Deep KAN on index windows: one compiled node (CPU) against the per-layer tensor paths."""
+    model = KAN([4 * A, 5, 3, 2], grid=4, k=3, window_length=4, seed=1).double()
+    randomise(model, 4)
+    with torch.no_grad():  # knots -1 + 0.5 i are exact: uniform in float64 as well
+        for layer in model.layers:
+            assert layer._knots().uniform is not None
+            if pruned:
+                layer.mask[0, 1] = 0
+    idx = torch.randint(0, A, (30, 4), dtype=torch.uint8)
+    params = list(model.parameters())
+    y = model(idx)
+    assert type(y.grad_fn).__name__ == "_CompiledKANFnBackward"
+    ours = [y, *torch.autograd.grad(y.square().sum() + y[:, 0].sum(), params)]
+    monkeypatch.setattr(kernels, "ACTIVE", False)
+    y = model(idx)
+    assert type(y.grad_fn).__name__ != "_CompiledKANFnBackward"
+    ref = [y, *torch.autograd.grad(y.square().sum() + y[:, 0].sum(), params)]
+    for a, b in zip(ours, ref, strict=True):
+        assert rel_err(a, b) <= 1e-12
+    monkeypatch.setattr(kernels, "ACTIVE", True)
+    with torch.no_grad():  # inference keeps no state for a backward
+        torch.testing.assert_close(model(idx), ref[0].detach(), rtol=1e-12, atol=1e-12)

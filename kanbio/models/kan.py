@@ -560,6 +560,59 @@ class _OneHotKANLayerFn(torch.autograd.Function):
         return None, *_table_backward((s, ss), mask, kn, gd, g.sum(0)), None, None
 
 
+class _CompiledKANFn(torch.autograd.Function):
+    """The whole KAN on one-hot windows on the CPU in one autograd node: the first layer and
+    every hidden layer (uniform grids) through :mod:`kernels`, activations passed between them
+    as arrays. Same arithmetic as :class:`_OneHotKANLayerFn` followed by
+    :class:`_CompiledLocalKANLayerFn` per layer; one node instead of one per layer."""
+
+    @staticmethod
+    def forward(ctx: Any, flat: Tensor, layers: tuple[KANLayer, ...], *params: Tensor) -> Tensor:
+        # params: coef, scale_base, scale_sp of every layer in order
+        grad = any(ctx.needs_input_grad[2:])
+        saved: list[Tensor] = []
+        ctx.masks, ctx.states = [], []
+        h = flat
+        for i, layer in enumerate(layers):
+            coef, scale_base, scale_sp = params[3 * i : 3 * i + 3]
+            mask, kn = layer._live_mask(), layer._knots()
+            ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
+            sb = scale_base if mask is None else scale_base * mask
+            if i == 0:
+                h, ctx.s01 = kernels.onehot_kan_forward(flat, coef, ss, sb, kn.kernel_tables()[0],
+                                                        kn.f0, kn.df)
+            else:
+                sx = torch.sigmoid(h) if layer.base_fun == "silu" else None
+                h, state = kernels.local_forward(h, sx, coef, ss, sb, kn.kernel_tables()[1],
+                                                 layer.base_fun, grad)
+                ctx.states.append(state)
+            saved += [coef, ss]
+            ctx.masks.append(mask)
+        ctx.save_for_backward(flat, *saved)
+        ctx.layers = layers
+        return h
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # g (N, out)
+        flat, *saved = ctx.saved_tensors
+        grads: list[Tensor] = []
+        for i in range(len(ctx.layers) - 1, -1, -1):
+            coef, ss = saved[2 * i], saved[2 * i + 1]
+            kn, mask = ctx.layers[i]._knots(), ctx.masks[i]
+            if i > 0:
+                g, gc, gss, gsb = kernels.local_backward(ctx.states[i - 1], g, coef, ss,
+                                                         kn.kernel_tables()[1][2], True)
+            else:
+                gc, gss, gsb = kernels.onehot_kan_backward(flat, g, ctx.s01, ss,
+                                                           kn.kernel_tables()[0], kn.f0, kn.df)
+            if mask is not None:
+                gss, gsb = gss.mul_(mask), gsb.mul_(mask)
+            grads = [gc, gsb, gss, *grads]
+        need = ctx.needs_input_grad[2:]
+        return None, None, *(gr if n else None for gr, n in zip(grads, need, strict=True))
+
+
 # ----------------------------------------------------------------------------------------------
 # layer
 # ----------------------------------------------------------------------------------------------
@@ -888,6 +941,17 @@ class KAN(WindowModel):
 
     # -- forward -------------------------------------------------------------------------------
 
+    def _compiled_path(self, x: Tensor) -> bool:
+        """Whether the whole forward pass can run as :class:`_CompiledKANFn`: index windows,
+        compiled kernels available for the parameters, uniform grids on the hidden layers."""
+        coef = self.layers[0].coef
+        return (
+            not x.is_floating_point()
+            and self.window_length is not None
+            and kernels.enabled(coef)
+            and all(layer._knots().uniform is not None for layer in islice(self.layers, 1, None))
+        )
+
     def _first(self, x: Tensor, stats: bool = False) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """First layer on index (fast) or dense input -> (out (N, H), mean|phi|, std phi)."""
         layer = self.layers[0]
@@ -918,6 +982,12 @@ class KAN(WindowModel):
         |phi| of every layer is kept in ``acts_scale`` (with gradients) for :meth:`regularization`.
         """
         cache_acts = self.cache_acts if cache_acts is None else cache_acts
+        if not cache_acts and self._compiled_path(x):
+            layers = tuple(self.layers)
+            params = [p for layer in layers for p in (layer.coef, layer.scale_base,
+                                                      layer.scale_sp)]
+            self.acts_scale = None
+            return _CompiledKANFn.apply(flat_index(x, self.window_length), layers, *params)
         h, m, _ = self._first(x, stats=cache_acts)
         acts = [m]
         for layer in islice(self.layers, 1, None):  # (slicing a ModuleList builds a new one)
