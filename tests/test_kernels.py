@@ -196,3 +196,57 @@ def test_whole_network_node_matches_the_tensor_paths(pruned, monkeypatch):
     monkeypatch.setattr(kernels, "ACTIVE", True)
     with torch.no_grad():  # inference keeps no state for a backward
         torch.testing.assert_close(model(idx), ref[0].detach(), rtol=1e-12, atol=1e-12)
+
+
+WORKOUT = r"""
+import math
+import torch
+from kanbio.alphabet import A
+from kanbio.models import KAN, MLP, KANLayer
+from kanbio.models.kan import _CompiledLocalKANLayerFn
+
+torch.manual_seed(0)
+idx = torch.randint(0, A, (37, 5), dtype=torch.uint8)
+for dtype in (torch.float32, torch.float64):
+    for width in ([5 * A, 3, 1], [5 * A, 9, 4, 2], [5 * A, 17, 1]):
+        for k in (1, 2, 3, 4):
+            model = KAN(width, grid=4, k=k, window_length=5).to(dtype)
+            model.layers[-1].mask[0, 0] = 0
+            model(idx).square().sum().backward()  # training: one compiled node
+            with torch.no_grad():
+                model(idx)
+            model.requires_grad_(False)  # inference without any gradient
+            model(idx)
+            h = torch.tensor([[math.nan, math.inf, -math.inf] + [0.3] * (width[1] - 3)],
+                             dtype=dtype).expand(4, -1).contiguous() if width[1] >= 3 else None
+            if h is not None:
+                x = h.clone().requires_grad_()
+                layer = model.layers[1]
+                y = _CompiledLocalKANLayerFn.apply(x, layer.coef, layer.scale_base,
+                                                   layer.scale_sp, None, layer._knots(), "silu")
+                y.sum().backward()  # (non-finite inputs: no crash, whatever the values)
+        dense = torch.nn.functional.one_hot(idx.long(), A).reshape(len(idx), -1).to(dtype)
+        KAN(width, window_length=5).to(dtype)(dense).sum().backward()
+        mlp = MLP(width, window_length=5).to(dtype)
+        mlp(idx).sum().backward()
+        mlp.requires_grad_(False)
+        mlp(idx)
+    per_input = KAN([5 * A, 6, 1], window_length=5).to(dtype)
+    per_input.layers[0].update_grid(torch.randn(50, 5 * A, dtype=dtype))
+    per_input(idx).sum().backward()
+print("ok")
+"""
+
+
+def test_kernels_stay_in_bounds(tmp_path):
+    """Every kernel entry point, compiled with bounds checks (a fresh process and cache): an
+    out-of-range index raises instead of corrupting memory."""
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    env = {**os.environ, "NUMBA_BOUNDSCHECK": "1", "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, "-c", WORKOUT], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip() == "ok"

@@ -384,9 +384,9 @@ def local_forward(x: Tensor, sx: Tensor | None, coef: Tensor, ss: Tensor, sb: Te
     dt = cst.dtype
     q = np.empty((n_in, n_out, wt.shape[1], wt.shape[2]), dt)
     y = np.empty((n, n_out), dt)
-    m, mo = (n, n_out) if need_grad else (0, 0)
-    state = (np.empty((n_in, m), np.int32), np.empty((n_in, m), dt), np.empty((n_in, m), dt),
-             np.empty((n_in, mo, m), dt))
+    shape = (n_in, n) if need_grad else (0, 0)  # empty: nothing kept (dydx.shape[0] == 0)
+    state = (np.empty(shape, np.int32), np.empty(shape, dt), np.empty(shape, dt),
+             np.empty((*shape[:1], n_out if need_grad else 0, *shape[1:]), dt))
     xv = view(x)
     _local_forward(xv, xv if sx is None else view(sx), view(coef), view(ss), view(sb), wt,
                    inv_h, off, BASE_CODES[base_fun], cst, q, y, *state)
