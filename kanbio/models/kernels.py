@@ -304,7 +304,6 @@ def _local_forward(x: np.ndarray, sx: np.ndarray, coef: np.ndarray, ss: np.ndarr
     nb, _, n_out = coef.shape
     _, _, nrow, kp1 = q.shape
     grad = dydx.shape[0] > 0
-    one, two, three, lo, top = cst[0], cst[1], cst[2], cst[3], cst[4]
     for i in range(n_in):  # q[i, o, row, p] = ss[i, o] sum_b coef[b, i, o] wt[b, row, p]
         for o in range(n_out):
             for r in range(nrow):
@@ -314,6 +313,20 @@ def _local_forward(x: np.ndarray, sx: np.ndarray, coef: np.ndarray, ss: np.ndarr
                         v += coef[b, i, o] * wt[b, r, p]
                     q[i, o, r, p] = ss[i, o] * v
     y[:] = 0.0
+    if kp1 == 4 and code == 1:  # the default (cubic splines, silu): constants folded in
+        _forward_loop(x, sx, q, sb, inv_h, off, 1, 4, cst, grad, y, rows, frac, bx, dydx)
+    else:
+        _forward_loop(x, sx, q, sb, inv_h, off, code, kp1, cst, grad, y, rows, frac, bx, dydx)
+
+
+@_inline
+def _forward_loop(x: np.ndarray, sx: np.ndarray, q: np.ndarray, sb: np.ndarray,
+                  inv_h: np.ndarray, off: np.ndarray, code: int, kp1: int, cst: np.ndarray,
+                  grad: bool, y: np.ndarray, rows: np.ndarray, frac: np.ndarray, bx: np.ndarray,
+                  dydx: np.ndarray) -> None:  # pragma: no cover
+    n, n_in = x.shape
+    n_out = q.shape[1]
+    one, two, three, lo, top = cst[0], cst[1], cst[2], cst[3], cst[4]
     for i in range(n_in):
         a, c = inv_h[i], off[i]
         for o in range(n_out):
@@ -343,6 +356,20 @@ def _local_backward(gy: np.ndarray, rows: np.ndarray, frac: np.ndarray, bx: np.n
     gq = np.zeros((4, nrow, kp1), gc.dtype)
     if need_x:
         gx[:] = 0.0
+    if kp1 == 4:  # cubic splines: constants folded in
+        _backward_loop(gy, rows, frac, bx, dydx, coef, ss, wt, need_x, 4, gq, gx, gc, gss, gsb)
+    else:
+        _backward_loop(gy, rows, frac, bx, dydx, coef, ss, wt, need_x, kp1, gq, gx, gc, gss, gsb)
+
+
+@_inline
+def _backward_loop(gy: np.ndarray, rows: np.ndarray, frac: np.ndarray, bx: np.ndarray,
+                   dydx: np.ndarray, coef: np.ndarray, ss: np.ndarray, wt: np.ndarray,
+                   need_x: bool, kp1: int, gq: np.ndarray, gx: np.ndarray, gc: np.ndarray,
+                   gss: np.ndarray, gsb: np.ndarray) -> None:  # pragma: no cover
+    n_in, n = rows.shape
+    nb, _, n_out = coef.shape
+    nrow = wt.shape[1]
     for i in range(n_in):
         for o in range(n_out):
             gq[:] = 0.0
