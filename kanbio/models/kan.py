@@ -567,29 +567,28 @@ class _CompiledKANFn(torch.autograd.Function):
     :class:`_CompiledLocalKANLayerFn` per layer; one node instead of one per layer."""
 
     @staticmethod
-    def forward(ctx: Any, flat: Tensor, layers: tuple[KANLayer, ...], *params: Tensor) -> Tensor:
-        # params: coef, scale_base, scale_sp of every layer in order
+    def forward(ctx: Any, flat: Tensor, plan: tuple[tuple[_Knots, Tensor | None, str], ...],
+                *params: Tensor) -> Tensor:
+        # plan: (knots, mask, base_fun) per layer; params: coef, scale_base, scale_sp per layer
         grad = any(ctx.needs_input_grad[2:])
         saved: list[Tensor] = []
-        ctx.masks, ctx.states = [], []
+        ctx.states = []
         h = flat
-        for i, layer in enumerate(layers):
+        for i, (kn, mask, base_fun) in enumerate(plan):
             coef, scale_base, scale_sp = params[3 * i : 3 * i + 3]
-            mask, kn = layer._live_mask(), layer._knots()
             ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
             sb = scale_base if mask is None else scale_base * mask
             if i == 0:
                 h, ctx.s01 = kernels.onehot_kan_forward(flat, coef, ss, sb, kn.kernel_tables()[0],
                                                         kn.f0, kn.df)
             else:
-                sx = torch.sigmoid(h) if layer.base_fun == "silu" else None
+                sx = torch.sigmoid(h) if base_fun == "silu" else None
                 h, state = kernels.local_forward(h, sx, coef, ss, sb, kn.kernel_tables()[1],
-                                                 layer.base_fun, grad)
+                                                 base_fun, grad)
                 ctx.states.append(state)
             saved += [coef, ss]
-            ctx.masks.append(mask)
         ctx.save_for_backward(flat, *saved)
-        ctx.layers = layers
+        ctx.plan = plan
         return h
 
     @staticmethod
@@ -597,9 +596,9 @@ class _CompiledKANFn(torch.autograd.Function):
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # g (N, out)
         flat, *saved = ctx.saved_tensors
         grads: list[Tensor] = []
-        for i in range(len(ctx.layers) - 1, -1, -1):
+        for i in range(len(ctx.plan) - 1, -1, -1):
             coef, ss = saved[2 * i], saved[2 * i + 1]
-            kn, mask = ctx.layers[i]._knots(), ctx.masks[i]
+            kn, mask, _ = ctx.plan[i]
             if i > 0:
                 g, gc, gss, gsb = kernels.local_backward(ctx.states[i - 1], g, coef, ss,
                                                          kn.kernel_tables()[1][2], True)
@@ -941,16 +940,21 @@ class KAN(WindowModel):
 
     # -- forward -------------------------------------------------------------------------------
 
-    def _compiled_path(self, x: Tensor) -> bool:
-        """Whether the whole forward pass can run as :class:`_CompiledKANFn`: index windows,
-        compiled kernels available for the parameters, uniform grids on the hidden layers."""
-        coef = self.layers[0].coef
-        return (
-            not x.is_floating_point()
-            and self.window_length is not None
-            and kernels.enabled(coef)
-            and all(layer._knots().uniform is not None for layer in islice(self.layers, 1, None))
-        )
+    def _compiled_plan(self, x: Tensor) -> tuple[tuple[_Knots, Tensor | None, str], ...] | None:
+        """(knots, mask, base_fun) per layer if the whole forward pass can run as
+        :class:`_CompiledKANFn` (index windows, compiled kernels available for the parameters,
+        uniform grids on the hidden layers), else None."""
+        if x.is_floating_point() or self.window_length is None:
+            return None
+        if not kernels.enabled(self.layers[0].coef):
+            return None
+        plan = []
+        for i, layer in enumerate(self.layers):
+            kn = layer._knots()
+            if i and kn.uniform is None:
+                return None
+            plan.append((kn, layer._live_mask(), layer.base_fun))
+        return tuple(plan)
 
     def _first(self, x: Tensor, stats: bool = False) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """First layer on index (fast) or dense input -> (out (N, H), mean|phi|, std phi)."""
@@ -982,12 +986,13 @@ class KAN(WindowModel):
         |phi| of every layer is kept in ``acts_scale`` (with gradients) for :meth:`regularization`.
         """
         cache_acts = self.cache_acts if cache_acts is None else cache_acts
-        if not cache_acts and self._compiled_path(x):
-            layers = tuple(self.layers)
-            params = [p for layer in layers for p in (layer.coef, layer.scale_base,
-                                                      layer.scale_sp)]
-            self.acts_scale = None
-            return _CompiledKANFn.apply(flat_index(x, self.window_length), layers, *params)
+        plan = None if cache_acts else self._compiled_plan(x)
+        if plan is not None:
+            params = [p for layer in self.layers for p in (layer.coef, layer.scale_base,
+                                                           layer.scale_sp)]
+            if self.acts_scale is not None:
+                self.acts_scale = None
+            return _CompiledKANFn.apply(flat_index(x, self.window_length), plan, *params)
         h, m, _ = self._first(x, stats=cache_acts)
         acts = [m]
         for layer in islice(self.layers, 1, None):  # (slicing a ModuleList builds a new one)
