@@ -169,11 +169,16 @@ def _onehot_kan_forward(flat: np.ndarray, coef: np.ndarray, ss: np.ndarray, sb: 
                 for o in range(n_out):
                     s01[0, i, o] += v0 * coef[b, i, o]
                     s01[1, i, o] += v1 * coef[b, i, o]
+    m = n_in * n_out  # (all arrays C-contiguous: flat loops over (i, o) vectorise)
+    d2, s2, ss2, sb2 = delta.reshape(m), s01.reshape((2, m)), ss.reshape(m), sb.reshape(m)
+    e = np.empty(m, delta.dtype)  # phi(0) per edge
+    for c in range(m):
+        d2[c] = ss2[c] * s2[1, c] + df * sb2[c]
+        e[c] = ss2[c] * s2[0, c] + f0 * sb2[c]
     const = np.zeros(n_out, delta.dtype)
     for i in range(n_in):
         for o in range(n_out):
-            delta[i, o] = ss[i, o] * s01[1, i, o] + df * sb[i, o]
-            const[o] += ss[i, o] * s01[0, i, o] + f0 * sb[i, o]
+            const[o] += e[i * n_out + o]
     _gather_sum(flat, delta, const, out)
 
 
@@ -220,7 +225,8 @@ def onehot_kan_forward(flat: Tensor, coef: Tensor, ss: Tensor, sb: Tensor, v01: 
     dt = _DTYPES[coef.dtype]
     s01, delta = np.empty((2, n_in, n_out), dt), np.empty((n_in, n_out), dt)
     out = np.empty((flat.shape[0], n_out), dt)
-    _onehot_kan_forward(view(flat), view(coef), view(ss), view(sb), v01, f0, df, s01, delta, out)
+    _onehot_kan_forward(view(flat), view(coef.contiguous()), view(ss.contiguous()),
+                        view(sb.contiguous()), v01, dt(f0), dt(df), s01, delta, out)
     return torch.from_numpy(out), s01
 
 
@@ -231,7 +237,8 @@ def onehot_kan_backward(flat: Tensor, g: Tensor, s01: np.ndarray, ss: Tensor, v0
     dt = _DTYPES[g.dtype]
     gc = np.empty((v01.shape[1], n_in, n_out), dt)
     gss, gsb = np.empty((n_in, n_out), dt), np.empty((n_in, n_out), dt)
-    _onehot_kan_backward(view(flat), view(g), s01, view(ss), v01, f0, df, gc, gss, gsb)
+    _onehot_kan_backward(view(flat), view(g), s01, view(ss), v01, dt(f0), dt(df), gc, gss,
+                         gsb)
     return torch.from_numpy(gc), torch.from_numpy(gss), torch.from_numpy(gsb)
 
 
