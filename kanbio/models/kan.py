@@ -16,6 +16,11 @@ one, and after ``refine``) they evaluate only the ``k + 1`` nonzero B-splines pe
 polynomial per grid interval (:class:`_LocalKANLayerFn`); adapted (non-uniform) grids use the
 Cox-de Boor recursion over all ``G + k`` bases (:class:`_KANLayerFn`). Both are exact.
 
+On the CPU the same arithmetic runs through compiled kernels (:mod:`kanbio.models.kernels`):
+:class:`_CompiledLocalKANLayerFn` for a layer on a uniform grid, and :class:`_CompiledKANFn`
+for a whole KAN on index windows as one autograd node. The tensor classes above are the
+reference (tests compare them) and the path on GPUs.
+
 Shapes: ``N`` samples, ``L`` window length, ``A = 21`` letters, ``nb = G + k`` bases per edge.
 """
 
@@ -984,6 +989,8 @@ class KAN(WindowModel):
 
         With ``cache_acts`` (default: the attribute ``self.cache_acts``, False) the per-edge mean
         |phi| of every layer is kept in ``acts_scale`` (with gradients) for :meth:`regularization`.
+        Index windows on the CPU take the compiled whole-network path when every hidden grid is
+        uniform (see :meth:`_compiled_plan`).
         """
         cache_acts = self.cache_acts if cache_acts is None else cache_acts
         plan = None if cache_acts else self._compiled_plan(x)
