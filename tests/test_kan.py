@@ -10,6 +10,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layer_cases import edge_inputs, rel_err, uniform_layer
 from scipy.interpolate import BSpline
 
 from kanbio.alphabet import A
@@ -54,11 +55,6 @@ def smooth(layer: KANLayer, freq: float = 2.0) -> KANLayer:
 def windows(n: int, length: int, seed: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.randint(0, A, (n, length), generator=gen, dtype=torch.uint8)
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.detach(), b.detach()
-    return float((a - b).abs().max() / (b.abs().max() + 1e-12))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -111,21 +107,10 @@ def test_hand_written_backwards_pass_gradcheck(base_fun, k, pruned, adapted):
 @pytest.mark.parametrize("out", [1, 3])
 @pytest.mark.parametrize("pruned", [False, True])
 def test_local_uniform_grid_path_equals_cox_de_boor(base_fun, k, out, pruned):
-    layer = randomise_layer(KANLayer(4, out, grid=5, k=k, base_fun=base_fun).double(), k)
-    with torch.no_grad():  # exactly equidistant knots in float64, different per input
-        h = torch.tensor([0.4, 0.25, 1.0, 0.1], dtype=torch.float64)[:, None]
-        layer.grid.copy_(-1.3 + h * torch.arange(-k, 5 + k + 1, dtype=torch.float64))
-    if pruned:
-        layer.mask[1, 0] = 0
+    layer = uniform_layer(base_fun, k, out, pruned)
     kn, mask = layer._knots(), layer._live_mask()
-    assert kn.uniform is not None
-    gen = torch.Generator().manual_seed(k)
-    x = torch.rand(40, 4, generator=gen, dtype=torch.float64) * 8 - 4  # inside and outside
     # first knot (inside; k = 1 has a kink there, so just inside), last knot (outside), far out
-    x[0] = layer.grid[:, 0] + (1e-9 if k == 1 else 0.0)
-    x[1] = layer.grid[:, -1]
-    x[2] = torch.tensor([-1e6, 1e6, -30.0, 30.0])
-    x.requires_grad_()
+    x = edge_inputs(layer, k, 1e-9 if k == 1 else 0.0).requires_grad_()
     params = [p.detach().clone().requires_grad_() for p in layer.parameters()]
     outs = []
     for fn in (_KANLayerFn, _LocalKANLayerFn):
@@ -137,14 +122,6 @@ def test_local_uniform_grid_path_equals_cox_de_boor(base_fun, k, out, pruned):
     assert torch.autograd.gradcheck(
         lambda x, c, b, s: _LocalKANLayerFn.apply(x, c, b, s, mask, kn, base_fun), (x3, *params)
     )
-
-
-def randomise_layer(layer: KANLayer, seed: int) -> KANLayer:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in layer.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return layer
 
 
 def test_layers_pick_the_local_path_on_uniform_grids_only():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from layer_cases import edge_inputs, randomise_layer, rel_err, uniform_layer
 
 from kanbio.alphabet import A
 from kanbio.models import KAN, MLP, KANLayer, flat_index, kernels, onehot_sum
@@ -22,19 +23,6 @@ pytestmark = pytest.mark.skipif(kernels.numba is None, reason="numba is not impo
 @pytest.fixture
 def tensor_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kernels, "ACTIVE", False)
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = a.detach(), b.detach()
-    return float((a - b).abs().max() / (b.abs().max() + 1e-12))
-
-
-def randomise(module: torch.nn.Module, seed: int) -> torch.nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.copy_(torch.randn(p.shape, generator=gen, dtype=p.dtype))
-    return module
 
 
 def values_and_grads(fn, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -77,7 +65,7 @@ def test_onehot_sum_gradients_match_the_tensor_path(tensor_paths):
 @pytest.mark.parametrize("pruned", [False, True])
 @pytest.mark.parametrize("per_input_knots", [False, True])
 def test_onehot_kan_layer_matches_the_tensor_path(base_fun, pruned, per_input_knots):
-    layer = randomise(KANLayer(3 * A, 4, grid=5, k=3, base_fun=base_fun).double(), 1)
+    layer = randomise_layer(KANLayer(3 * A, 4, grid=5, k=3, base_fun=base_fun).double(), 1)
     if per_input_knots:
         layer.update_grid(torch.randn(60, 3 * A, dtype=torch.float64))
     if pruned:
@@ -106,19 +94,9 @@ def test_onehot_kan_layer_matches_the_tensor_path(base_fun, pruned, per_input_kn
 @pytest.mark.parametrize("out", [1, 3])
 @pytest.mark.parametrize("pruned", [False, True])
 def test_compiled_hidden_layer_matches_both_tensor_paths(base_fun, k, out, pruned):
-    layer = randomise(KANLayer(4, out, grid=5, k=k, base_fun=base_fun).double(), k)
-    with torch.no_grad():  # exactly equidistant knots in float64, different per input
-        h = torch.tensor([0.4, 0.25, 1.0, 0.1], dtype=torch.float64)[:, None]
-        layer.grid.copy_(-1.3 + h * torch.arange(-k, 5 + k + 1, dtype=torch.float64))
-    if pruned:
-        layer.mask[1, 0] = 0
+    layer = uniform_layer(base_fun, k, out, pruned)
     kn, mask = layer._knots(), layer._live_mask()
-    assert kn.uniform is not None
-    gen = torch.Generator().manual_seed(k)
-    x = torch.rand(40, 4, generator=gen, dtype=torch.float64) * 8 - 4  # inside and outside
-    x[0] = layer.grid[:, 0] + 1e-9  # just inside the first knot
-    x[1] = layer.grid[:, -1]  # the last knot (outside)
-    x[2] = torch.tensor([-1e6, 1e6, -30.0, 30.0])
+    x = edge_inputs(layer, k, 1e-9)  # (just inside the first knot)
     inputs = [x, *layer.parameters()]
     results = [
         values_and_grads(lambda x, c, b, s, fn=fn: fn.apply(x, c, b, s, mask, kn, base_fun),
@@ -176,7 +154,7 @@ def test_training_steps_match_the_tensor_paths_in_float32(monkeypatch):
 def test_whole_network_node_matches_the_tensor_paths(pruned, monkeypatch):
     """Deep KAN on index windows: one compiled node (CPU) against the per-layer tensor paths."""
     model = KAN([4 * A, 5, 3, 2], grid=4, k=3, window_length=4, seed=1).double()
-    randomise(model, 4)
+    randomise_layer(model, 4)
     with torch.no_grad():  # knots -1 + 0.5 i are exact: uniform in float64 as well
         for layer in model.layers:
             assert layer._knots().uniform is not None

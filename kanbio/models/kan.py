@@ -334,6 +334,51 @@ class _KANLayerFn(torch.autograd.Function):
         return gx, gc, gb if need[2] else None, gs if need[3] else None, None, None, None
 
 
+def _masked(scale_base: Tensor, scale_sp: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(sb, ss): the scales with pruned edges zeroed (the parameters themselves if none is)."""
+    if mask is None:
+        return scale_base, scale_sp
+    return scale_base * mask, scale_sp * mask
+
+
+def _unmask(gsb: Tensor, gss: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Gradients of the scale parameters from those of the masked scales (in place)."""
+    return (gsb, gss) if mask is None else (gsb.mul_(mask), gss.mul_(mask))
+
+
+# The compiled steps (CPU, :mod:`kernels`) shared by the per-layer autograd functions and the
+# whole-network one; ``sb``, ``ss`` are the masked scales.
+def _compiled_first(flat: Tensor, coef: Tensor, sb: Tensor, ss: Tensor,
+                    kn: _Knots) -> tuple[Tensor, np.ndarray]:
+    """First layer on flat one-hot columns: (N, out) and the state of its backward."""
+    return kernels.onehot_kan_forward(flat, coef, ss, sb, kn.kernel_tables()[0], kn.f0, kn.df)
+
+
+def _compiled_first_grad(flat: Tensor, g: Tensor, s01: np.ndarray, ss: Tensor,
+                         mask: Tensor | None, kn: _Knots) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients (coef, scale_base, scale_sp) of :func:`_compiled_first`."""
+    gc, gss, gsb = kernels.onehot_kan_backward(flat, g, s01, ss, kn.kernel_tables()[0], kn.f0,
+                                               kn.df)
+    return gc, *_unmask(gsb, gss, mask)
+
+
+def _compiled_hidden(x: Tensor, coef: Tensor, sb: Tensor, ss: Tensor, kn: _Knots,
+                     base_fun: str, grad: bool) -> tuple[Tensor, tuple[np.ndarray, ...]]:
+    """Layer on continuous input over a uniform grid: (N, out) and the state of its backward
+    (kept only with ``grad``)."""
+    sx = torch.sigmoid(x) if base_fun == "silu" else None  # (N, in)
+    return kernels.local_forward(x, sx, coef, ss, sb, kn.kernel_tables()[1], base_fun, grad)
+
+
+def _compiled_hidden_grad(state: tuple[np.ndarray, ...], g: Tensor, coef: Tensor, ss: Tensor,
+                          mask: Tensor | None, kn: _Knots,
+                          need_x: bool) -> tuple[Tensor | None, Tensor, Tensor, Tensor]:
+    """Gradients (x, coef, scale_base, scale_sp) of :func:`_compiled_hidden`."""
+    gx, gc, gss, gsb = kernels.local_backward(state, g, coef, ss, kn.kernel_tables()[1][2],
+                                              need_x)
+    return gx, gc, *_unmask(gsb, gss, mask)
+
+
 class _CompiledLocalKANLayerFn(torch.autograd.Function):
     """:class:`_LocalKANLayerFn` on the CPU through :mod:`kernels`: the monomial table, the
     evaluation and all gradients in one compiled call each way."""
@@ -349,13 +394,11 @@ class _CompiledLocalKANLayerFn(torch.autograd.Function):
         kn: _Knots,
         base_fun: str,
     ) -> Tensor:
-        ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
-        sb = scale_base if mask is None else scale_base * mask
-        sx = torch.sigmoid(x) if base_fun == "silu" else None  # (N, in)
-        y, ctx.state = kernels.local_forward(x, sx, coef, ss, sb, kn.kernel_tables()[1],
-                                             base_fun, any(ctx.needs_input_grad[:4]))
+        sb, ss = _masked(scale_base, scale_sp, mask)
+        y, ctx.state = _compiled_hidden(x, coef, sb, ss, kn, base_fun,
+                                        any(ctx.needs_input_grad[:4]))
         ctx.save_for_backward(coef, ss, mask)
-        ctx.kn, ctx.base_fun = kn, base_fun
+        ctx.kn = kn
         return y
 
     @staticmethod
@@ -363,12 +406,8 @@ class _CompiledLocalKANLayerFn(torch.autograd.Function):
     def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:  # gy (N, out)
         coef, ss, mask = ctx.saved_tensors
         need = ctx.needs_input_grad
-        gx, gc, gss, gsb = kernels.local_backward(ctx.state, gy, coef, ss,
-                                                  ctx.kn.kernel_tables()[1][2], need[0])
-        if mask is not None:
-            gss, gsb = gss.mul_(mask), gsb.mul_(mask)
-        return (gx, gc if need[1] else None, gsb if need[2] else None, gss if need[3] else None,
-                None, None, None)
+        grads = _compiled_hidden_grad(ctx.state, gy, coef, ss, mask, ctx.kn, need[0])
+        return *(gr if n else None for gr, n in zip(grads, need, strict=False)), None, None, None
 
 
 class _LocalKANLayerFn(torch.autograd.Function):
@@ -539,10 +578,8 @@ class _OneHotKANLayerFn(torch.autograd.Function):
     ) -> Tensor:
         ctx.kn, ctx.compiled = kn, kernels.enabled(coef)
         if ctx.compiled:
-            ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
-            sb = scale_base if mask is None else scale_base * mask
-            out, ctx.s01 = kernels.onehot_kan_forward(flat, coef, ss, sb, kn.kernel_tables()[0],
-                                                      kn.f0, kn.df)
+            sb, ss = _masked(scale_base, scale_sp, mask)
+            out, ctx.s01 = _compiled_first(flat, coef, sb, ss, kn)
             ctx.save_for_backward(flat, ss, mask)
             return out  # (N, out)
         delta, const, saved = _table_forward(coef, scale_base, scale_sp, mask, kn)
@@ -555,11 +592,7 @@ class _OneHotKANLayerFn(torch.autograd.Function):
         kn = ctx.kn
         if ctx.compiled:
             flat, ss, mask = ctx.saved_tensors
-            gc, gss, gsb = kernels.onehot_kan_backward(flat, g, ctx.s01, ss,
-                                                       kn.kernel_tables()[0], kn.f0, kn.df)
-            if mask is not None:
-                gss, gsb = gss.mul_(mask), gsb.mul_(mask)
-            return None, gc, gsb, gss, None, None
+            return None, *_compiled_first_grad(flat, g, ctx.s01, ss, mask, kn), None, None
         flat, s, ss, mask = ctx.saved_tensors
         gd = _gather_sum_grad(flat, g, ss.shape[0])  # (in, out)
         return None, *_table_backward((s, ss), mask, kn, gd, g.sum(0)), None, None
@@ -581,15 +614,11 @@ class _CompiledKANFn(torch.autograd.Function):
         h = flat
         for i, (kn, mask, base_fun) in enumerate(plan):
             coef, scale_base, scale_sp = params[3 * i : 3 * i + 3]
-            ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
-            sb = scale_base if mask is None else scale_base * mask
+            sb, ss = _masked(scale_base, scale_sp, mask)
             if i == 0:
-                h, ctx.s01 = kernels.onehot_kan_forward(flat, coef, ss, sb, kn.kernel_tables()[0],
-                                                        kn.f0, kn.df)
+                h, ctx.s01 = _compiled_first(flat, coef, sb, ss, kn)
             else:
-                sx = torch.sigmoid(h) if base_fun == "silu" else None
-                h, state = kernels.local_forward(h, sx, coef, ss, sb, kn.kernel_tables()[1],
-                                                 base_fun, grad)
+                h, state = _compiled_hidden(h, coef, sb, ss, kn, base_fun, grad)
                 ctx.states.append(state)
             saved += [coef, ss]
         ctx.save_for_backward(flat, *saved)
@@ -605,14 +634,11 @@ class _CompiledKANFn(torch.autograd.Function):
             coef, ss = saved[2 * i], saved[2 * i + 1]
             kn, mask, _ = ctx.plan[i]
             if i > 0:
-                g, gc, gss, gsb = kernels.local_backward(ctx.states[i - 1], g, coef, ss,
-                                                         kn.kernel_tables()[1][2], True)
+                g, *layer_grads = _compiled_hidden_grad(ctx.states[i - 1], g, coef, ss, mask, kn,
+                                                        True)
             else:
-                gc, gss, gsb = kernels.onehot_kan_backward(flat, g, ctx.s01, ss,
-                                                           kn.kernel_tables()[0], kn.f0, kn.df)
-            if mask is not None:
-                gss, gsb = gss.mul_(mask), gsb.mul_(mask)
-            grads = [gc, gsb, gss, *grads]
+                layer_grads = _compiled_first_grad(flat, g, ctx.s01, ss, mask, kn)
+            grads = [*layer_grads, *grads]
         need = ctx.needs_input_grad[2:]
         return None, None, *(gr if n else None for gr, n in zip(grads, need, strict=True))
 
