@@ -21,14 +21,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from kanbio.alphabet import A  # noqa: E402
-from kanbio.attribution import ism, kan_exact  # noqa: E402
-from kanbio.io import Protein  # noqa: E402
+from kanbio.data.alphabet import A  # noqa: E402
+from kanbio.data.fasta import Protein  # noqa: E402
+from kanbio.data.synthetic import generate  # noqa: E402
+from kanbio.data.windows import extract  # noqa: E402
+from kanbio.explain.attribution import ism, kan_exact  # noqa: E402
+from kanbio.explain.symbolic import auto_symbolic  # noqa: E402
 from kanbio.models import KAN, MLP, LogisticBaseline, matched_width  # noqa: E402
-from kanbio.symbolic import auto_symbolic  # noqa: E402
-from kanbio.synthetic import generate  # noqa: E402
-from kanbio.train import TrainConfig, fit, predict_logit  # noqa: E402
-from kanbio.windows import extract  # noqa: E402
+from kanbio.models.inference import predict_logit  # noqa: E402
+from kanbio.train import TrainConfig, fit  # noqa: E402
 
 
 def windows(n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from kanbio.alphabet import A
+from kanbio.data.alphabet import A
 from kanbio.models import KAN, MLP, matched_width
 
 

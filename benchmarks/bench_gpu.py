@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from kanbio.metrics import auroc
+from kanbio.models.inference import predict_logit
 from kanbio.models.kan import KAN
 from kanbio.models.mlp import MLP
-from kanbio.train import TrainConfig, fit, predict_logit
+from kanbio.train import TrainConfig, fit
 
 
 def planted(n: int, length: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -91,14 +91,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from kanbio.alphabet import ALPHABET, A  # noqa: E402
-from kanbio.encode import one_hot  # noqa: E402
-from kanbio.io import Protein  # noqa: E402
+from kanbio.data.alphabet import ALPHABET, A  # noqa: E402
+from kanbio.data.encode import one_hot  # noqa: E402
+from kanbio.data.fasta import Protein  # noqa: E402
+from kanbio.data.synthetic import generate  # noqa: E402
+from kanbio.data.windows import extract  # noqa: E402
 from kanbio.metrics import auroc  # noqa: E402
 from kanbio.models import KAN, MLP, matched_width  # noqa: E402
-from kanbio.synthetic import generate  # noqa: E402
-from kanbio.train import TrainConfig, fit, make_adam, predict_logit  # noqa: E402
-from kanbio.windows import extract  # noqa: E402
+from kanbio.models.inference import predict_logit  # noqa: E402
+from kanbio.train import TrainConfig, fit, make_adam  # noqa: E402
 
 QUICK = {
     "n_train": 4096,

@@ -4,7 +4,7 @@
 
 A FASTA file with UniProt-like letter frequencies (60 letters per line) and a randomly initialised
 checkpoint (KAN ``[33 * 21, 8, 1]`` by default; ``--model mlp`` for the parameter-matched MLP)
-are written to a temporary folder. Timed: :func:`kanbio.predict.predict` as a whole (read,
+are written to a temporary folder. Timed: :func:`kanbio.stages.predict.predict` as a whole (read,
 validate, cut, score, attribute, format, gzip, atomic rename). Target: >= 1 M residues/s on one
 CPU core. Memory: the peak resident set size of the process, and its value before the call.
 """
@@ -23,9 +23,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from kanbio import checkpoint  # noqa: E402
-from kanbio.alphabet import ALPHABET  # noqa: E402
-from kanbio.predict import predict  # noqa: E402
+from kanbio.data.alphabet import ALPHABET  # noqa: E402
+from kanbio.models import build, checkpoint  # noqa: E402
+from kanbio.stages.predict import predict  # noqa: E402
 
 # UniProt-like background frequencies of the 20 amino acids (ALPHABET order, %).
 FREQ = np.array([8.25, 5.53, 4.06, 5.45, 1.37, 3.93, 6.75, 7.07, 2.27, 5.96,
@@ -76,7 +76,7 @@ def main() -> None:
         t_write = time.perf_counter() - t0
         spec = {"type": args.model, "hidden": [8]} if args.model == "kan" else \
             {"type": "mlp", "match": {"type": "kan", "hidden": [8]}}
-        model = checkpoint.build(spec, length, seed=0)
+        model = build(spec, length, seed=0)
         checkpoint.save(model, root / "model", {"window_length": length,
                                                 "half_width": args.half_width,
                                                 "residues": args.residue_set,

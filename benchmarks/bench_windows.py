@@ -4,7 +4,7 @@
 
 Input: protein sequences as Python strings (as the readers produce them). Timed: laying them out,
 finding every candidate, cutting the X-padded windows and encoding them as uint8 indices
-(``kanbio.windows.extract``'s core). Memory: peak bytes allocated by the step (tracemalloc sees
+(``kanbio.data.windows.extract``'s core). Memory: peak bytes allocated by the step (tracemalloc sees
 numpy's buffers) per input residue. Target: >= 5 M residues/s on one core, a few bytes/residue.
 """
 
@@ -19,8 +19,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from kanbio.alphabet import ALPHABET  # noqa: E402
-from kanbio.windows import extract_indices, layout  # noqa: E402
+from kanbio.data.alphabet import ALPHABET  # noqa: E402
+from kanbio.data.windows import extract_indices, layout  # noqa: E402
 
 # UniProt-like background frequencies of the 20 amino acids (ALPHABET order, %).
 FREQ = np.array([8.25, 5.53, 4.06, 5.45, 1.37, 3.93, 6.75, 7.07, 2.27, 5.96,

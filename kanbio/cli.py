@@ -57,7 +57,7 @@ def _prepare_args(p: argparse.ArgumentParser) -> None:
     _prepare_args)
 def run_prepare(args: argparse.Namespace) -> int:
     from kanbio import config as cfg
-    from kanbio.prepare import prepare
+    from kanbio.stages.prepare import prepare
 
     flags = {k: getattr(args, k) for k in ("fasta", "sites", "positives", "negatives",
                                            "test_fasta", "test_sites", "test_positives",
@@ -95,14 +95,14 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def _synthetic_args(p: argparse.ArgumentParser) -> None:
-    from kanbio import synthetic
+    from kanbio.data import synthetic
 
     synthetic.add_arguments(p)
 
 
 @command("synthetic", "write a synthetic proteome with planted motifs")(_synthetic_args)
 def run_synthetic(args: argparse.Namespace) -> int:
-    from kanbio import synthetic
+    from kanbio.data import synthetic
 
     return synthetic.run(args) or 0
 
@@ -134,7 +134,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 @command("train", "train a KAN, MLP or logistic model on the train split")(_train_args)
 def run_train(args: argparse.Namespace) -> int:
-    from kanbio.train import train_table
+    from kanbio.stages.train import train_table
 
     if args.spec:
         import yaml
@@ -175,7 +175,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "test metrics with CIs (threshold chosen on validation)")(_evaluate_args)
 def run_evaluate(args: argparse.Namespace) -> int:
-    from kanbio.evaluate import evaluate
+    from kanbio.stages.evaluate import evaluate
 
     res = evaluate(args.model, args.windows, args.out, n_boot=args.bootstrap)
     t = res["test"]
@@ -188,7 +188,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _explain_args(p: argparse.ArgumentParser) -> None:
-    from kanbio import explain
+    from kanbio.stages import explain
 
     explain.add_arguments(p)
 
@@ -196,7 +196,7 @@ def _explain_args(p: argparse.ArgumentParser) -> None:
 @command("explain", "attributions, symbolic formula and motif check of a checkpoint")(
     _explain_args)
 def run_explain(args: argparse.Namespace) -> int:
-    from kanbio import explain
+    from kanbio.stages import explain
 
     return explain.run(args) or 0
 
@@ -205,7 +205,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 
 def _predict_args(p: argparse.ArgumentParser) -> None:
-    from kanbio import predict
+    from kanbio.stages import predict
 
     predict.add_arguments(p)
 
@@ -213,7 +213,7 @@ def _predict_args(p: argparse.ArgumentParser) -> None:
 @command("predict", "score every candidate residue of new FASTA files with a checkpoint")(
     _predict_args)
 def run_predict(args: argparse.Namespace) -> int:
-    from kanbio import predict
+    from kanbio.stages import predict
 
     return predict.run(args) or 0
 

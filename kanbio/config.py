@@ -19,7 +19,7 @@ SPLIT_DEFAULTS = {"method": "protein", "fractions": [0.7, 0.15, 0.15], "seed": 0
 
 def schema() -> dict:
     """The configuration JSON schema (also used by the Snakefile's ``validate``)."""
-    text = resources.files("kanbio").joinpath("data/config.schema.yaml").read_text()
+    text = resources.files("kanbio").joinpath("config.schema.yaml").read_text()
     return yaml.safe_load(text)
 
 

@@ -3,7 +3,7 @@
 Binary classifiers with the usual API (``fit / predict / predict_proba / decision_function /
 get_params / set_params``; they work with ``clone``, ``Pipeline`` and ``cross_val_score``).
 ``X`` is either index-encoded windows (an unsigned-integer array (N, L) with values 0..20, e.g.
-from :func:`kanbio.encode.windows_to_indices`), which uses the exact one-hot fast path, or any
+from :func:`kanbio.data.encode.windows_to_indices`), which uses the exact one-hot fast path, or any
 real-valued feature matrix (N, D), which uses the dense path.
 
 Examples
@@ -23,7 +23,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from kanbio.alphabet import A
+from kanbio.data.alphabet import A
 from kanbio.models.kan import KAN
 from kanbio.models.mlp import MLP
 from kanbio.train import TrainConfig, fit, predict_logit

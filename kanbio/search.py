@@ -13,9 +13,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import os
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +21,8 @@ import pandas as pd
 
 from kanbio.errors import InputError
 from kanbio.metrics import best_threshold, binary_metrics
-from kanbio.output import json_text, write_table, write_text
+from kanbio.models import predict_logit
+from kanbio.train import train_model
 
 METRICS = ("auroc", "auprc", "mcc", "loss")  # selectable; loss is minimised
 
@@ -58,16 +57,13 @@ def _log_loss(y: np.ndarray, logit: np.ndarray) -> float:
 def _fit_score(spec: dict, x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray,
                y_va: np.ndarray, seed: int, reference: dict | None) -> tuple[np.ndarray, dict]:
     """Train one candidate; return its validation log-odds and facts about the fit."""
-    from kanbio import checkpoint
-    from kanbio.train import train_model
-
     t0 = time.perf_counter()
     model, hist, cfg = train_model(spec, x_tr, y_tr, x_va, y_va, seed, reference, progress=False)
     facts: dict[str, Any] = {} if cfg is None else {"epochs_run": len(hist.rows),
                                                    "best_epoch": hist.best_epoch}
     facts["train_seconds"] = round(time.perf_counter() - t0, 3)
     facts["n_params"] = int(model.n_params())
-    return checkpoint.score(model, x_va), facts
+    return predict_logit(model, x_va), facts
 
 
 def search(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
@@ -101,33 +97,3 @@ def search(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarra
               "val": {k: float(table[f"val_{k}"][best]) for k in METRICS},
               "spec": apply(spec, over)}
     return table, choice
-
-
-def search_table(windows_path: str | os.PathLike, spec: dict[str, Any], out_tsv: str | os.PathLike,
-                 out_json: str | os.PathLike, seed: int = 0, metric: str = "auroc",
-                 reference: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run :func:`search` on the train/val splits of a windows table; write the TSV and JSON."""
-    from kanbio.encode import windows_to_indices
-    from kanbio.prepare import read_windows
-
-    table = read_windows(windows_path)
-    table = table[table.split.isin(["train", "val"])]  # the test split never enters selection
-    idx = windows_to_indices(table.window.tolist())
-    y = table.label.to_numpy(np.int64)
-    tr, va = (table.split == "train").to_numpy(), (table.split == "val").to_numpy()
-    if not tr.any():
-        raise InputError("no training windows", path=str(windows_path))
-    try:
-        result, choice = search(idx[tr], y[tr], idx[va], y[va], spec, seed, metric, reference)
-    except InputError as err:
-        raise InputError(str(err), path=str(windows_path)) from None
-    write_table(result, out_tsv)
-    write_text(json_text(choice), out_json)
-    return choice
-
-
-def selected_spec(choice_path: str | os.PathLike | None, spec: dict[str, Any]) -> dict[str, Any]:
-    """The spec to train: the search's choice when there is one, else ``spec`` as given."""
-    if not choice_path:
-        return apply(spec, {})
-    return json.loads(Path(choice_path).read_text())["spec"]

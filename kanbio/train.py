@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from kanbio.metrics import auroc
-from kanbio.models import positive_logit
+from kanbio.models import build, model_type
+from kanbio.models.inference import as_input, predict_logit
 
 log = logging.getLogger("kanbio.train")
 
@@ -76,15 +77,6 @@ class History:
         return "\n".join(lines) + "\n"
 
 
-def as_input(x: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Integer windows (N, L) -> uint8 tensor; real-valued features (N, D) -> float32 tensor."""
-    if torch.is_tensor(x):
-        return x
-    x = np.asarray(x)
-    dtype = np.uint8 if np.issubdtype(x.dtype, np.integer) else np.float32
-    return torch.from_numpy(np.array(x, dtype=dtype, order="C"))
-
-
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -101,17 +93,6 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, pos_weight: float) -> torch.Ten
     else:
         per = F.cross_entropy(logits, y.long(), reduction="none")
     return (per * w).sum() / w.sum()
-
-
-@torch.no_grad()
-def predict_logit(model: torch.nn.Module, x: np.ndarray | torch.Tensor, batch_size: int = 8192,
-                  device: torch.device | str = "cpu") -> np.ndarray:
-    """Positive-class log-odds for index-encoded windows (N, L) -> (N,) float64."""
-    model.eval()
-    x = as_input(x)
-    out = [positive_logit(model(x[i : i + batch_size].to(device))).double().cpu()
-           for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy() if out else np.zeros(0)
 
 
 def _param_groups(model: torch.nn.Module, lr: float, cfg: TrainConfig) -> list[dict]:
@@ -289,58 +270,12 @@ def train_model(spec: dict[str, Any], x_train: np.ndarray, y_train: np.ndarray,
 
     Returns the model, its :class:`History` and the training config (None for logistic).
     """
-    from kanbio import checkpoint
-
     torch.manual_seed(seed)
-    model = checkpoint.build(spec, x_train.shape[1], seed, reference)
-    if checkpoint.model_type(model) != "linear":
+    model = build(spec, x_train.shape[1], seed, reference)
+    if model_type(model) != "linear":
         cfg = TrainConfig.from_dict({**spec.get("train", {}), "seed": seed, "progress": progress})
         return model, fit(model, x_train, y_train, x_val, y_val, cfg), cfg
     t0 = time.perf_counter()
     model.fit(x_train, y_train)
     return model, History(seconds=time.perf_counter() - t0, peak_rss_mb=resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024), None
-
-
-def train_table(windows_path: str, spec: dict[str, Any], seed: int, out_dir: str,
-                reference: dict[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
-    """Train one model spec on the train split of a windows table; write a checkpoint folder.
-
-    Writes ``model.pt``, ``model.json`` and ``curve.tsv`` into ``out_dir``; returns the metadata.
-    """
-    from pathlib import Path
-
-    from kanbio import checkpoint
-    from kanbio.encode import windows_to_indices
-    from kanbio.output import write_text
-    from kanbio.prepare import read_windows
-
-    table = read_windows(windows_path)
-    idx = windows_to_indices(table.window.tolist())
-    y = table.label.to_numpy(np.int64)
-    tr, va = (table.split == "train").to_numpy(), (table.split == "val").to_numpy()
-    if not tr.any():
-        raise ValueError(f"{windows_path}: no training windows")
-    length = idx.shape[1]
-    model, hist, cfg = train_model(spec, idx[tr], y[tr], idx[va], y[va], seed, reference,
-                                   progress)
-    meta = {
-        "spec": spec,
-        "seed": seed,
-        "window_length": length,
-        "half_width": length // 2,
-        "residues": "".join(sorted(set(table.residue))),
-        "train": None if cfg is None else config_dict(cfg),
-        "n_params": int(model.n_params()),
-        "flops": int(model.flops()) if hasattr(model, "flops") else 2 * int(model.n_params()),
-        "train_windows": int(tr.sum()),
-        "best_epoch": hist.best_epoch,
-        "epochs_run": len(hist.rows),
-        "train_seconds": round(hist.seconds, 3),
-        "peak_rss_mb": round(hist.peak_rss_mb, 1),
-        "device": hist.device,
-        "windows": str(windows_path),
-    }
-    checkpoint.save(model, out_dir, meta)
-    write_text(hist.tsv() or "epoch\n", Path(out_dir) / "curve.tsv")
-    return meta

@@ -1,4 +1,4 @@
-"""Tests for kanbio.attribution: ISM (fast and generic paths), exact KAN scores, motif checks."""
+"""Tests for kanbio.explain.attribution: ISM (fast and generic paths), exact KAN scores, motifs."""
 
 from __future__ import annotations
 
@@ -8,24 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from kanbio.alphabet import ALPHABET, A
-from kanbio.attribution import (
-    AA,
-    PiecewiseLayer,
-    check_known_motif,
-    ism,
-    kan_exact,
-    kan_feature,
-    motif_recovery,
-    read_truth,
-    score_function,
-)
+from kanbio.data.alphabet import ALPHABET, A
+from kanbio.data.fasta import Protein
+from kanbio.data.synthetic import generate
+from kanbio.data.windows import extract
 from kanbio.errors import InputError
-from kanbio.io import Protein
-from kanbio.models import KAN, MLP, KANLayer, LogisticBaseline
-from kanbio.synthetic import generate
-from kanbio.train import TrainConfig, fit, predict_logit
-from kanbio.windows import extract
+from kanbio.explain.attribution import AA, ism, kan_exact, kan_feature
+from kanbio.explain.motifs import check_known_motif, motif_recovery, read_truth
+from kanbio.models import KAN, MLP, LogisticBaseline, predict_logit, table_form
+from kanbio.train import TrainConfig, fit
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]
@@ -44,22 +35,6 @@ def random_kan(width: list[int], length: int, seed: int = 0, **kw) -> KAN:
         for layer in model.layers:
             layer.coef.copy_(torch.randn(layer.coef.shape, generator=gen))
     return model
-
-
-@pytest.mark.parametrize("k", [1, 2, 3])
-def test_piecewise_layer_equals_spline_layer(k: int) -> None:
-    gen = torch.Generator().manual_seed(k)
-    layer = KANLayer(4, 3, grid=5, k=k, generator=gen)
-    with torch.no_grad():
-        layer.coef.copy_(torch.randn(layer.coef.shape, generator=gen))
-        layer.update_grid(torch.randn(500, 4, generator=gen) * 0.7 + 0.2)  # non-uniform knots
-        layer.mask[1, 2] = 0.0
-        x = torch.randn(2000, 4, generator=gen) * 2.0  # inside and far outside the grid
-        x[:5] = layer.grid[:, :5].T  # exactly on knots
-        np.testing.assert_allclose(
-            PiecewiseLayer(layer)(x).numpy(), layer(x).numpy(), atol=2e-5, rtol=1e-5
-        )
-
 
 def test_ism_of_linear_model_is_coefficient_differences() -> None:
     length = 5
@@ -89,7 +64,8 @@ def test_ism_fast_path_equals_mutated_windows(kind: str) -> None:
         else MLP([length * A, 6, 1], window_length=length, seed=3).eval()
     )
     idx = random_windows(40, length, seed=1)
-    np.testing.assert_allclose(score_function(model)(idx), predict_logit(model, idx), atol=2e-5)
+    logit = table_form(model).score(idx, contributions=False)[0]
+    np.testing.assert_allclose(logit, predict_logit(model, idx), atol=2e-5)
     fast = ism(model, idx, chunk_rows=1000)
     slow = ism(lambda w: predict_logit(model, w), idx, chunk_rows=1000)
     np.testing.assert_allclose(fast.residue, slow.residue, atol=5e-5)

@@ -11,10 +11,10 @@ from sklearn.base import clone
 from sklearn.model_selection import cross_val_score
 from sklearn.utils.estimator_checks import check_estimator
 
+from kanbio.data.fasta import Protein
+from kanbio.data.synthetic import generate
+from kanbio.data.windows import extract
 from kanbio.estimators import KANClassifier, MLPClassifier
-from kanbio.io import Protein
-from kanbio.synthetic import generate
-from kanbio.windows import extract
 
 torch.set_num_threads(1)
 

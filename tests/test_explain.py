@@ -1,4 +1,4 @@
-"""Tests for kanbio.explain and kanbio.plots: outputs per model type, motif.json, figures."""
+"""Tests for kanbio.stages.explain and kanbio.report.figures: per-model outputs and figures."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ import pandas as pd
 import pytest
 import torch
 
-from kanbio.attribution import Attribution
+from kanbio.data.fasta import Protein
+from kanbio.data.synthetic import generate
+from kanbio.data.windows import extract
 from kanbio.errors import InputError
-from kanbio.explain import add_arguments, explain, parse_known_motif, run
-from kanbio.io import Protein
+from kanbio.explain.attribution import Attribution
+from kanbio.explain.motifs import parse_known_motif
 from kanbio.output import read_table, write_table
-from kanbio.plots import position_bars, residue_heatmap, sequence_logo
-from kanbio.synthetic import generate
-from kanbio.train import train_table
-from kanbio.windows import extract
+from kanbio.report.figures import position_bars, residue_heatmap, sequence_logo
+from kanbio.stages.explain import add_arguments, explain, run
+from kanbio.stages.train import train_table
 
 torch.set_num_threads(1)
 REPO = Path(__file__).resolve().parents[1]

@@ -7,8 +7,8 @@ import gzip
 import numpy as np
 import pytest
 
-from kanbio.alphabet import ALPHABET, normalise
-from kanbio.encode import (
+from kanbio.data.alphabet import ALPHABET, normalise
+from kanbio.data.encode import (
     from_one_hot,
     indices_to_windows,
     load_npz,
@@ -16,9 +16,9 @@ from kanbio.encode import (
     save_npz,
     windows_to_indices,
 )
+from kanbio.data.fasta import Protein, read_fasta_with_sites, read_marked_fasta, read_window_fasta
+from kanbio.data.windows import extract
 from kanbio.errors import InputError
-from kanbio.io import Protein, read_fasta_with_sites, read_marked_fasta, read_window_fasta
-from kanbio.windows import extract
 
 
 def write(path, text, mode="w"):

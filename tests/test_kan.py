@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 from layer_cases import edge_inputs, rel_err, uniform_layer
 from scipy.interpolate import BSpline
 
-from kanbio.alphabet import A
+from kanbio.data.alphabet import A
 from kanbio.errors import InputError
 from kanbio.models import KAN, KANLayer
-from kanbio.models.kan import _KANLayerFn, _LocalKANLayerFn, _OneHotTable
+from kanbio.models.autograd import KANLayerFn, LocalKANLayerFn, OneHotTable
 
 torch.set_num_threads(1)
 
@@ -92,9 +92,9 @@ def test_hand_written_backwards_pass_gradcheck(base_fun, k, pruned, adapted):
     kn, mask = layer._knots(), layer._live_mask()
     assert (mask is None) != pruned
     assert torch.autograd.gradcheck(
-        lambda x, c, b, s: _KANLayerFn.apply(x, c, b, s, mask, kn, base_fun), (x, *params)
+        lambda x, c, b, s: KANLayerFn.apply(x, c, b, s, mask, kn, base_fun), (x, *params)
     )
-    assert torch.autograd.gradcheck(lambda c, b, s: _OneHotTable.apply(c, b, s, mask, kn), params)
+    assert torch.autograd.gradcheck(lambda c, b, s: OneHotTable.apply(c, b, s, mask, kn), params)
     torch.testing.assert_close(layer(x), layer.phi(x).sum(1))
     delta, const = layer.onehot_table()
     phi0, delta2 = layer.onehot_values()
@@ -113,14 +113,14 @@ def test_local_uniform_grid_path_equals_cox_de_boor(base_fun, k, out, pruned):
     x = edge_inputs(layer, k, 1e-9 if k == 1 else 0.0).requires_grad_()
     params = [p.detach().clone().requires_grad_() for p in layer.parameters()]
     outs = []
-    for fn in (_KANLayerFn, _LocalKANLayerFn):
+    for fn in (KANLayerFn, LocalKANLayerFn):
         y = fn.apply(x, *params, mask, kn, base_fun)
         outs.append((y, *torch.autograd.grad(y.square().sum(), (x, *params))))
     for a, b in zip(*outs, strict=True):
         assert rel_err(a, b) <= 1e-12
     x3 = x.detach()[3:9].clone().requires_grad_()
     assert torch.autograd.gradcheck(
-        lambda x, c, b, s: _LocalKANLayerFn.apply(x, c, b, s, mask, kn, base_fun), (x3, *params)
+        lambda x, c, b, s: LocalKANLayerFn.apply(x, c, b, s, mask, kn, base_fun), (x3, *params)
     )
 
 

@@ -7,15 +7,15 @@ import torch
 import torch.nn.functional as F
 from layer_cases import edge_inputs, randomise_layer, rel_err, uniform_layer
 
-from kanbio.alphabet import A
+from kanbio.data.alphabet import A
 from kanbio.models import KAN, MLP, KANLayer, flat_index, kernels, onehot_sum
-from kanbio.models.kan import (
-    _CompiledLocalKANLayerFn,
-    _gather_sum_grad,
-    _KANLayerFn,
-    _LocalKANLayerFn,
-    _OneHotKANLayerFn,
+from kanbio.models.autograd import (
+    CompiledLocalKANLayerFn,
+    KANLayerFn,
+    LocalKANLayerFn,
+    OneHotKANLayerFn,
 )
+from kanbio.models.base import gather_sum_grad
 
 pytestmark = pytest.mark.skipif(kernels.numba is None, reason="numba is not importable")
 
@@ -48,7 +48,7 @@ def test_onehot_gather_and_scatter_match_embedding_bag_and_index_add(dtype, h):
     ref_grad = torch.zeros_like(table).index_add_(0, flat.reshape(-1),
                                                    g.repeat_interleave(6, 0))
     assert rel_err(kernels.onehot_grad(flat, g, 6 * A), ref_grad) <= tol
-    assert rel_err(_gather_sum_grad(flat, g, 6 * A), ref_grad) <= tol
+    assert rel_err(gather_sum_grad(flat, g, 6 * A), ref_grad) <= tol
 
 
 def test_onehot_sum_gradients_match_the_tensor_path(tensor_paths):
@@ -76,7 +76,7 @@ def test_onehot_kan_layer_matches_the_tensor_path(base_fun, pruned, per_input_kn
     params = list(layer.parameters())
 
     def run() -> list[torch.Tensor]:
-        return values_and_grads(lambda c, b, s: _OneHotKANLayerFn.apply(flat, c, b, s, mask, kn),
+        return values_and_grads(lambda c, b, s: OneHotKANLayerFn.apply(flat, c, b, s, mask, kn),
                                 params)
 
     ours = run()
@@ -101,7 +101,7 @@ def test_compiled_hidden_layer_matches_both_tensor_paths(base_fun, k, out, prune
     results = [
         values_and_grads(lambda x, c, b, s, fn=fn: fn.apply(x, c, b, s, mask, kn, base_fun),
                          inputs)
-        for fn in (_CompiledLocalKANLayerFn, _LocalKANLayerFn, _KANLayerFn)
+        for fn in (CompiledLocalKANLayerFn, LocalKANLayerFn, KANLayerFn)
     ]
     for ours, local, cox in zip(*results, strict=True):
         assert rel_err(ours, local) <= 1e-12
@@ -109,7 +109,7 @@ def test_compiled_hidden_layer_matches_both_tensor_paths(base_fun, k, out, prune
     x3 = x[3:9].clone().requires_grad_()
     params = [p.detach().clone().requires_grad_() for p in layer.parameters()]
     assert torch.autograd.gradcheck(
-        lambda x, c, b, s: _CompiledLocalKANLayerFn.apply(x, c, b, s, mask, kn, base_fun),
+        lambda x, c, b, s: CompiledLocalKANLayerFn.apply(x, c, b, s, mask, kn, base_fun),
         (x3, *params),
     )
 
@@ -163,11 +163,11 @@ def test_whole_network_node_matches_the_tensor_paths(pruned, monkeypatch):
     idx = torch.randint(0, A, (30, 4), dtype=torch.uint8)
     params = list(model.parameters())
     y = model(idx)
-    assert type(y.grad_fn).__name__ == "_CompiledKANFnBackward"
+    assert type(y.grad_fn).__name__ == "CompiledKANFnBackward"
     ours = [y, *torch.autograd.grad(y.square().sum() + y[:, 0].sum(), params)]
     monkeypatch.setattr(kernels, "ACTIVE", False)
     y = model(idx)
-    assert type(y.grad_fn).__name__ != "_CompiledKANFnBackward"
+    assert type(y.grad_fn).__name__ != "CompiledKANFnBackward"
     ref = [y, *torch.autograd.grad(y.square().sum() + y[:, 0].sum(), params)]
     for a, b in zip(ours, ref, strict=True):
         assert rel_err(a, b) <= 1e-12
@@ -179,9 +179,9 @@ def test_whole_network_node_matches_the_tensor_paths(pruned, monkeypatch):
 WORKOUT = r"""
 import math
 import torch
-from kanbio.alphabet import A
+from kanbio.data.alphabet import A
 from kanbio.models import KAN, MLP, KANLayer
-from kanbio.models.kan import _CompiledLocalKANLayerFn
+from kanbio.models.kan import CompiledLocalKANLayerFn
 
 torch.manual_seed(0)
 idx = torch.randint(0, A, (37, 5), dtype=torch.uint8)
@@ -200,7 +200,7 @@ for dtype in (torch.float32, torch.float64):
             if h is not None:
                 x = h.clone().requires_grad_()
                 layer = model.layers[1]
-                y = _CompiledLocalKANLayerFn.apply(x, layer.coef, layer.scale_base,
+                y = CompiledLocalKANLayerFn.apply(x, layer.coef, layer.scale_base,
                                                    layer.scale_sp, None, layer._knots(), "silu")
                 y.sum().backward()  # (non-finite inputs: no crash, whatever the values)
         dense = torch.nn.functional.one_hot(idx.long(), A).reshape(len(idx), -1).to(dtype)

@@ -10,7 +10,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from kanbio.alphabet import A
+from kanbio.data.alphabet import A
 from kanbio.errors import InputError
 from kanbio.models import (
     KAN,

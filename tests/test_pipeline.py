@@ -28,7 +28,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 def make_study(workdir: Path) -> None:
-    from kanbio.synthetic import generate, write
+    from kanbio.data.synthetic import generate, write
 
     write(generate("kinase", 40, seed=11), workdir / "data", "kinase")
     write(generate("kinase", 30, seed=12), workdir / "data", "kinase2")

@@ -13,15 +13,15 @@ import pytest
 import torch
 from scipy.special import expit
 
-from kanbio import checkpoint
-from kanbio import predict as pr
 from kanbio.cli import main as kanbio_main
-from kanbio.encode import windows_to_indices
+from kanbio.data.encode import windows_to_indices
+from kanbio.data.fasta import write_fasta
+from kanbio.data.synthetic import generate
+from kanbio.data.synthetic import write as write_synthetic
 from kanbio.errors import InputError
-from kanbio.io import write_fasta
+from kanbio.models import checkpoint, predict_logit, table_form
 from kanbio.output import read_table
-from kanbio.synthetic import generate
-from kanbio.synthetic import write as write_synthetic
+from kanbio.stages import predict as pr
 
 torch.set_num_threads(1)
 H = 4  # half width: windows of 9
@@ -82,8 +82,8 @@ def test_predictions_reproduce_evaluate(study: dict, kind: str, capsys) -> None:
     # the log-odds themselves, before rounding
     model, meta = checkpoint.load(model_dir)
     idx = windows_to_indices(evaluated.merge(study["table"]).window.tolist())
-    logit, contrib = pr.scorer(model, meta["window_length"])(idx)
-    assert np.abs(logit - checkpoint.score(model, idx)).max() <= 1e-6
+    logit, contrib = table_form(model, meta["window_length"]).score(idx)
+    assert np.abs(logit - predict_logit(model, idx)).max() <= 1e-6
     assert contrib.shape == idx.shape
 
 
@@ -144,12 +144,12 @@ def test_contributions_are_first_order_leave_one_out(study: dict) -> None:
     pos = np.arange(idx.shape[1])
     # logistic: exact change when the residue at p is replaced by the average amino acid
     lin, _ = checkpoint.load(study["root"] / "linear")
-    logit, contrib = pr.scorer(lin, idx.shape[1])(idx)
+    logit, contrib = table_form(lin, idx.shape[1]).score(idx)
     w = lin.coef_.reshape(idx.shape[1], -1)
     assert np.allclose(contrib, w[pos, idx] - w[:, :20].mean(1), atol=1e-12)
     # KAN: gradient x centred table = finite difference of the head along that change
     kan, _ = checkpoint.load(study["root"] / "kan")
-    logit, contrib = pr.scorer(kan, idx.shape[1])(idx)
+    logit, contrib = table_form(kan, idx.shape[1]).score(idx)
     t, const = kan.first_layer_table()
     t = t.double()
     tc = t - t[:, :20].mean(1, keepdim=True)

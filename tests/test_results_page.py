@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kanbio.results_page import _verdict
+from kanbio.report.page import _verdict
 
 
 def test_verdict_names_the_side_of_the_reference():

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 
 from kanbio.cli import main as kanbio_main
+from kanbio.data.synthetic import generate
+from kanbio.data.synthetic import write as write_synthetic
 from kanbio.errors import InputError
 from kanbio.metrics import binary_metrics, bootstrap_ci, seed_mean_ci
 from kanbio.output import read_table, write_table
-from kanbio.search import apply, candidates, search_table, selected_spec
-from kanbio.synthetic import generate
-from kanbio.synthetic import write as write_synthetic
+from kanbio.search import apply, candidates
+from kanbio.stages.search import search_table, selected_spec
 
 KAN = {"type": "kan", "hidden": [4], "grid": 3, "k": 2,
        "train": {"epochs": 3, "batch_size": 128, "patience": 0, "lr": 0.01}}

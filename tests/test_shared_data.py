@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kanbio.io import read_fasta_with_sites, read_marked_fasta, read_window_fasta
-from kanbio.windows import extract
+from kanbio.data.fasta import read_fasta_with_sites, read_marked_fasta, read_window_fasta
+from kanbio.data.windows import extract
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(),

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from kanbio import attribution as att
-from kanbio.io import read_marked_fasta
+from kanbio.data.fasta import read_marked_fasta
+from kanbio.data.windows import extract
+from kanbio.explain import attribution as att
+from kanbio.explain import motifs as mt
 from kanbio.metrics import auroc
+from kanbio.models.inference import predict_logit
 from kanbio.models.kan import KAN
-from kanbio.train import TrainConfig, fit, predict_logit
-from kanbio.windows import extract
+from kanbio.train import TrainConfig, fit
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(),
@@ -50,7 +52,7 @@ def test_nglyc_sequon():
     assert auroc(ys, predict_logit(model, xs)) > 0.9
     a = att.kan_exact(model, xs[:10000])
     assert set(top_offsets(a.position, 2)) == {1, 2}
-    checks = att.check_known_motif(a.residue, [
+    checks = mt.check_known_motif(a.residue, [
         {"offset": 2, "residues": "ST", "effect": "enriched"},
         {"offset": 1, "residues": "P", "effect": "depleted"}])
     assert all(c["found"] for c in checks), checks

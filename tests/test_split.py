@@ -1,4 +1,4 @@
-"""Tests of kanbio.split: fractions, stratification, determinism, deduplication, MMseqs2."""
+"""Tests of kanbio.data.split: fractions, stratification, determinism, deduplication, MMseqs2."""
 
 from __future__ import annotations
 
@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kanbio.errors import InputError
-from kanbio.split import (
+from kanbio.data.split import (
     SPLITS,
     assign_splits,
     cluster_proteins,
@@ -21,6 +20,7 @@ from kanbio.split import (
     predefined_split,
     protein_split,
 )
+from kanbio.errors import InputError
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_mmseqs = pytest.mark.skipif(shutil.which("mmseqs") is None, reason="mmseqs not on PATH")

@@ -1,4 +1,4 @@
-"""Tests for kanbio.symbolic: edge fits, the exact first layer, the formula against the network."""
+"""Tests for kanbio.explain.symbolic: edge fits, exact first layer, formula vs network."""
 
 from __future__ import annotations
 
@@ -7,16 +7,17 @@ import pytest
 import sympy
 import torch
 
-from kanbio.alphabet import A
-from kanbio.encode import one_hot
+from kanbio.data.alphabet import A
+from kanbio.data.encode import one_hot
+from kanbio.data.fasta import Protein
+from kanbio.data.synthetic import generate
+from kanbio.data.windows import extract
 from kanbio.errors import InputError
-from kanbio.io import Protein
+from kanbio.explain.symbolic import SYMBOLIC_LIB, auto_symbolic, fit_edges, register
 from kanbio.metrics import auroc
 from kanbio.models import KAN
-from kanbio.symbolic import SYMBOLIC_LIB, auto_symbolic, fit_edges, register
-from kanbio.synthetic import generate
-from kanbio.train import TrainConfig, fit, predict_logit
-from kanbio.windows import extract
+from kanbio.models.inference import predict_logit
+from kanbio.train import TrainConfig, fit
 
 torch.set_num_threads(1)
 

@@ -1,4 +1,4 @@
-"""Tests for kanbio.synthetic: determinism, planted rules, balanced marginals, file formats."""
+"""Tests for kanbio.data.synthetic: determinism, planted rules, balanced marginals, file formats."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from kanbio.alphabet import ALPHABET, PAD_INDEX, A, to_indices
-from kanbio.errors import InputError
-from kanbio.synthetic import (
+from kanbio.data.alphabet import ALPHABET, PAD_INDEX, A, to_indices
+from kanbio.data.synthetic import (
     BACKGROUND,
     TASKS,
     SyntheticSet,
@@ -25,6 +24,7 @@ from kanbio.synthetic import (
     main,
     write,
 )
+from kanbio.errors import InputError
 
 
 def windows(data: SyntheticSet, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

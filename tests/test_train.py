@@ -12,14 +12,15 @@ import numpy as np
 import pytest
 import torch
 
-from kanbio import checkpoint
 from kanbio.cli import main
+from kanbio.data.fasta import Protein
+from kanbio.data.synthetic import generate
+from kanbio.data.windows import extract
 from kanbio.errors import InputError
-from kanbio.io import Protein
+from kanbio.models import checkpoint
+from kanbio.models.inference import predict_logit
 from kanbio.models.kan import KAN
-from kanbio.synthetic import generate
-from kanbio.train import TrainConfig, _loss, _param_groups, fit, make_adam, predict_logit
-from kanbio.windows import extract
+from kanbio.train import TrainConfig, _loss, _param_groups, fit, make_adam
 
 torch.set_num_threads(1)
 

@@ -6,29 +6,29 @@ return logits (N, 1) or (N, 2); :func:`positive_logit` turns either into one sco
 
 from __future__ import annotations
 
-from torch import Tensor
-
-from ..errors import InputError
-from .kan import KAN, KANLayer, flat_index, onehot_sum
+from .base import WindowModel, flat_index, onehot_sum, positive_logit
+from .factory import Model, build, kan_n_params, matched_width, mlp_n_params, model_type
+from .inference import TableForm, predict_logit, table_form
+from .kan import KAN, KANLayer
 from .linear import LogisticBaseline
-from .mlp import MLP, kan_n_params, matched_width, mlp_n_params
+from .mlp import MLP
 
 __all__ = [
     "KAN",
     "KANLayer",
     "MLP",
     "LogisticBaseline",
+    "Model",
+    "TableForm",
+    "WindowModel",
+    "build",
     "flat_index",
     "kan_n_params",
     "matched_width",
     "mlp_n_params",
+    "model_type",
     "onehot_sum",
     "positive_logit",
+    "predict_logit",
+    "table_form",
 ]
-
-
-def positive_logit(logits: Tensor) -> Tensor:
-    """Log-odds of the positive class (N,) from logits (N, 1) or two-class logits (N, 2)."""
-    if logits.dim() != 2 or logits.shape[1] not in (1, 2):
-        raise InputError(f"logits must have shape (N, 1) or (N, 2), got {tuple(logits.shape)}")
-    return logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]

@@ -13,634 +13,40 @@ the spline coefficients) from the parameters on every forward pass and applies i
 batch with a gather-sum, which is the dense KAN forward pass exactly, gradients included, at the
 cost of an embedding lookup. Hidden layers see continuous inputs; on a uniform grid (the initial
 one, and after ``refine``) they evaluate only the ``k + 1`` nonzero B-splines per input, as one
-polynomial per grid interval (:class:`_LocalKANLayerFn`); adapted (non-uniform) grids use the
-Cox-de Boor recursion over all ``G + k`` bases (:class:`_KANLayerFn`). Both are exact.
+polynomial per grid interval (:class:`LocalKANLayerFn`); adapted (non-uniform) grids use the
+Cox-de Boor recursion over all ``G + k`` bases (:class:`KANLayerFn`). Both are exact.
 
 On the CPU the same arithmetic runs through compiled kernels (:mod:`kanbio.models.kernels`):
-:class:`_CompiledLocalKANLayerFn` for a layer on a uniform grid, and :class:`_CompiledKANFn`
+:class:`CompiledLocalKANLayerFn` for a layer on a uniform grid, and :class:`CompiledKANFn`
 for a whole KAN on index windows as one autograd node. The tensor classes above are the
 reference (tests compare them) and the path on GPUs.
 
 Shapes: ``N`` samples, ``L`` window length, ``A = 21`` letters, ``nb = G + k`` bases per edge.
 """
-
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from fractions import Fraction
+from collections.abc import Sequence
 from itertools import islice, pairwise
 from typing import Any
 
-import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..alphabet import A
+from ..data.alphabet import A
 from ..errors import InputError
 from . import kernels
-
-BASE_FUNS: dict[str, Callable[[Tensor], Tensor]] = {
-    "silu": F.silu,
-    "identity": lambda x: x,
-    "zero": torch.zeros_like,
-}
-
-
-# ----------------------------------------------------------------------------------------------
-# one-hot primitives shared with the MLP
-# ----------------------------------------------------------------------------------------------
-class _OneHotSum(torch.autograd.Function):
-    """``out[n] = bias + sum_p table[flat[n, p]]``: a gather-sum forward, a scatter-add backward
-    (compiled kernels on the CPU, embedding-bag and index-add elsewhere)."""
-
-    @staticmethod
-    def forward(ctx: Any, flat: Tensor, table: Tensor, bias: Tensor | None) -> Tensor:
-        # flat (N, L) int64, table (R, H), bias (H,) or None
-        ctx.save_for_backward(flat)
-        ctx.rows, ctx.has_bias = table.shape[0], bias is not None
-        if kernels.enabled(table):
-            return kernels.onehot_sum(flat, table, bias)
-        out = F.embedding_bag(flat, table, mode="sum")  # (N, H)
-        return out if bias is None else out.add_(bias)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor, Tensor | None]:  # grad (N, H)
-        (flat,) = ctx.saved_tensors
-        gb = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return None, _gather_sum_grad(flat, grad, ctx.rows), gb
-
-
-def _gather_sum_grad(flat: Tensor, grad: Tensor, rows: int) -> Tensor:
-    """Gradient of ``sum_p table[flat[n, p]]`` w.r.t. the table (rows, H) from grad (N, H)."""
-    if kernels.enabled(grad):
-        return kernels.onehot_grad(flat, grad, rows)
-    n, length = flat.shape
-    src = grad.unsqueeze(1).expand(n, length, grad.shape[1]).reshape(n * length, -1)
-    out = grad.new_zeros(rows, grad.shape[1])  # (R, H)
-    return out.index_add_(0, flat.reshape(-1), src)
-
-
-def onehot_sum(flat: Tensor, table: Tensor, bias: Tensor | None = None) -> Tensor:
-    """Multiply one-hot rows by ``table`` without building them.
-
-    Parameters
-    ----------
-    flat : (N, L) int64 flat one-hot columns ``p * 21 + a`` (see :func:`flat_index`).
-    table : (L * 21, H) float.
-    bias : optional (H,) added to every row.
-
-    Returns
-    -------
-    (N, H) tensor, equal to ``onehot(flat) @ table + bias`` in value and gradient.
-    """
-    return _OneHotSum.apply(flat, table, bias)
-
-
-def flat_index(idx: Tensor, window_length: int) -> Tensor:
-    """Validate index windows (N, L) with values 0..20 and return flat columns ``p * 21 + a``."""
-    if idx.dim() != 2 or idx.shape[1] != window_length:
-        raise InputError(
-            f"index windows must have shape (N, {window_length}), got {tuple(idx.shape)}"
-        )
-    if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
-        raise InputError(f"index windows must be an integer tensor, got {idx.dtype}")
-    if idx.numel() and (int(idx.max()) >= A or (idx.dtype != torch.uint8 and int(idx.min()) < 0)):
-        raise InputError(f"index windows must hold alphabet indices 0..{A - 1}")
-    offsets = torch.arange(0, window_length * A, A, device=idx.device)  # (L,)
-    return idx.long() + offsets  # (N, L)
-
-
-def _cox_de_boor(
-    xt: Tensor, knots: Tensor, recip: list[Tensor], out: Tensor | None = None
-) -> tuple[Tensor, Tensor]:
-    """B-spline bases in basis-major layout (samples innermost: every step is a contiguous op).
-
-    Parameters
-    ----------
-    xt : (in, N) inputs, transposed.
-    knots : (G + 2k + 1, in, 1).
-    recip : k tensors, recip[j-1] (G + 2k + 1 - j, in, 1) = 1 / (t_{i+j} - t_i) (0 if empty).
-    out : optional (G + k, in, N) buffer for the result.
-
-    Returns
-    -------
-    bases of order k (G + k, in, N) and of order k - 1 (G + k + 1, in, N), for the derivative.
-    """
-    dx = xt - knots  # (G + 2k + 1, in, N): x - t_i
-    b = torch.ge(dx, 0, out=torch.empty_like(dx))  # [x >= t_i] as floats (faster than bool)
-    prev = b = b[:-1] - b[1:]  # (G + 2k, in, N): order 0, 1 on [t_i, t_{i+1})
-    for j, r in enumerate(recip, 1):
-        # w_i = (x - t_i) r_i;  B_{i,j} = w_i B_{i,j-1} + (1 - w_{i+1}) B_{i+1,j-1}
-        u = (dx[: r.shape[0]] * r).mul_(b)  # (n_{j-1}, in, N): w_i B_{i,j-1}
-        if j < len(recip):  # in place: B_{j-1} is not needed any more
-            b = u[:-1].add_(b[1:].sub_(u[1:]))  # (n_{j-1} - 1, in, N)
-        else:  # keep B_{k-1} for the derivative
-            prev, b = b, torch.sub(b[1:], u[1:], out=out).add_(u[:-1])
-    if out is not None and not recip:
-        b = out.copy_(b)
-    return b, prev
-
-
-def _uniform_pieces(k: int) -> list[list[Fraction]]:
-    """Monomial form of the ``k + 1`` B-splines of order ``k`` that are nonzero on one interval of
-    a uniform grid: ``B_{j-k+m}(x) = sum_p M[p][m] f^p`` with ``f = (x - t_j) / h in [0, 1)``.
-
-    Exact (rational) Cox-de Boor recursion on the local knots ``0 .. 2k + 1`` at ``x = k + f``.
-    """
-
-    def lin(a: int, b: int, poly: list[Fraction], d: int) -> list[Fraction]:  # (a + b f) poly / d
-        out = [Fraction(0)] * (len(poly) + 1)
-        for p, c in enumerate(poly):
-            out[p] += a * c / d
-            out[p + 1] += b * c / d
-        return out
-
-    bases = [[Fraction(int(m == k))] for m in range(2 * k + 1)]  # order 0 on [m, m + 1)
-    for d in range(1, k + 1):
-        # B_{m,d} = (x - m) / d * B_{m,d-1} + (m + d + 1 - x) / d * B_{m+1,d-1},  x = k + f
-        left = [lin(k - m, 1, bases[m], d) for m in range(2 * k + 1 - d)]
-        right = [lin(m + d + 1 - k, -1, bases[m + 1], d) for m in range(2 * k + 1 - d)]
-        bases = [[u + v for u, v in zip(a, b, strict=True)] for a, b in zip(left, right,
-                                                                              strict=True)]
-    return [[bases[m][p] for m in range(k + 1)] for p in range(k + 1)]
-
-
-def _base_grad(name: str, grad: Tensor, x: Tensor) -> Tensor | None:
-    """grad * b'(x) for the residual function ``b`` (None when b' = 0)."""
-    if name == "silu":
-        return torch.ops.aten.silu_backward(grad, x)
-    return grad if name == "identity" else None
-
-
-class _Knots:
-    """Grid-only constants of a layer (rebuilt when the grid buffer changes) and the basis
-    evaluation on that grid: Cox-de Boor into a buffer with a spare leading row for the caller,
-    and the closed-form derivative ``dB_i/dx = k (B_{i,k-1} r_i - B_{i+1,k-1} r_{i+1})``.
-    """
-
-    def __init__(self, grid: Tensor, k: int, base_fun: str) -> None:
-        n_in, n_knots = grid.shape  # (in, G + 2k + 1)
-        self.k, self.nb = k, n_knots - k - 1
-        knots = grid.t().unsqueeze(-1).contiguous()  # (G + 2k + 1, in, 1)
-        self.knots, self.recip = knots, []
-        for j in range(1, k + 1):  # recip[j-1]: 1 / (t_{i+j} - t_i), 0 for empty spans
-            d = knots[j:] - knots[:-j]  # (G + 2k + 1 - j, in, 1)
-            self.recip.append(torch.where(d > 0, 1.0 / torch.where(d > 0, d, 1.0), 0.0))
-        self.slope = k * self.recip[-1] if k else None  # (G + k + 1, in, 1): k r_i
-        x01 = torch.tensor([[0.0, 1.0]], dtype=grid.dtype, device=grid.device)
-        b01 = self.rows(x01.expand(n_in, 2))[0][1:]  # (nb, in, 2): B(0), B(1)
-        v01 = torch.stack([b01[..., 0], b01[..., 1] - b01[..., 0]])  # (2, nb, in): B(0), dB
-        shared = bool((grid == grid[:1]).all())  # same knots for every input: (2, nb) suffices
-        self.v01 = v01[..., 0].contiguous() if shared else v01
-        f01 = BASE_FUNS[base_fun](x01[0])  # (2,)
-        self.f0, self.df = float(f01[0]), float(f01[1] - f01[0])
-        self.uniform = self._uniform(grid, k)
-        self._kernel_tables: tuple[np.ndarray, tuple[np.ndarray, ...] | None] | None = None
-        if self.uniform is not None:
-            self.nrow = self.nb + k + 2  # intervals -1 .. G + 2k of the local path
-            self._edges: dict[int, Tensor] = {}
-
-    def kernel_tables(self) -> tuple[np.ndarray, tuple[np.ndarray, ...] | None]:
-        """Constants for :mod:`kernels`: v01 as (2, nb, in | 1) NumPy, and on uniform grids the
-        tables of :func:`kernels.uniform_tables` (else None)."""
-        if self._kernel_tables is None:
-            v01 = self.v01 if self.v01.dim() == 3 else self.v01.unsqueeze(-1)  # (2, nb, in | 1)
-            uniform = None if self.uniform is None else kernels.uniform_tables(*self.uniform,
-                                                                               self.k)
-            self._kernel_tables = v01.cpu().numpy().copy(), uniform
-        return self._kernel_tables
-
-    def edge_index(self, n_in: int, n_out: int) -> Tensor:
-        """(in, out) column of each edge in the local path's table, offset by one interval row
-        (interval -1 is row 0)."""
-        if n_out not in self._edges:
-            e = torch.arange(n_in * n_out, device=self.knots.device) + n_in * n_out
-            self._edges[n_out] = e.view(n_in, n_out)
-        return self._edges[n_out]
-
-    @staticmethod
-    def _uniform(grid: Tensor, k: int) -> tuple[Tensor, Tensor, Tensor] | None:
-        """For knots equally spaced per input (up to rounding) and k >= 1: ``inv_h`` (in,) and
-        ``off`` (in,) with ``u = x inv_h + off = (x - t_0) / h``, and the linear map ``W``
-        ((k + 1) nrow, G + k) from the coefficients of an edge to the monomial coefficients of
-        its spline on each interval ``j = -1 .. G + 2k`` (row ``p nrow + j + 1``; the two end
-        intervals are outside the grid and map to 0); else None (the Cox-de Boor path)."""
-        g = grid.double()  # (in, G + 2k + 1)
-        h = (g[:, -1] - g[:, 0]) / (g.shape[1] - 1)  # (in,)
-        ideal = g[:, :1] + h[:, None] * torch.arange(g.shape[1], dtype=g.dtype, device=g.device)
-        # uniform up to rounding in the grid's own precision (float32 knots lo + h i are not
-        # exactly equidistant); anything else takes the Cox-de Boor path
-        tol = 32 * torch.finfo(grid.dtype).eps * g.abs().amax(1, keepdim=True)  # (in, 1)
-        if k < 1 or not bool((h > 0).all()) or bool(((g - ideal).abs() > tol).any()):
-            return None
-        nb = g.shape[1] - k - 1
-        mono = _uniform_pieces(k)  # mono[p][m]: on interval j, basis j - k + m has f^p coef
-        w = torch.zeros(k + 1, nb + k + 2, nb, dtype=torch.float64)  # (k + 1, nrow, nb)
-        for jj in range(nb + k + 2):  # jj = j + 1
-            for m in range(k + 1):
-                if 0 <= jj - 1 - k + m < nb:
-                    w[:, jj, jj - 1 - k + m] = torch.tensor(
-                        [float(r[m]) for r in mono], dtype=w.dtype
-                    )
-        w = w.view(-1, nb).to(grid.dtype).to(grid.device)  # ((k + 1) nrow, nb)
-        return (1 / h).to(grid.dtype), (-g[:, 0] / h).to(grid.dtype), w
-
-    def rows(self, xt: Tensor) -> tuple[Tensor, Tensor]:
-        """(in, N) inputs -> feats (1 + nb, in, N) with the bases in feats[1:] (feats[0] is free),
-        and the order k - 1 bases (nb + 1, in, N) for :meth:`grad_x`."""
-        feats = xt.new_empty(1 + self.nb, *xt.shape)
-        _, prev = _cox_de_boor(xt, self.knots, self.recip, out=feats[1:])
-        return feats, prev
-
-    def grad_x(self, gbases: Tensor, prev: Tensor) -> Tensor:
-        """Gradient w.r.t. the (in, N) inputs from the gradient w.r.t. the bases (nb, in, N)."""
-        if self.slope is None:  # piecewise constant
-            return gbases.new_zeros(gbases.shape[1:])
-        v = prev * self.slope  # (nb + 1, in, N)
-        return (v[:-1] - v[1:]).mul_(gbases).sum(0)
-
-
-class _BSplineBasis(torch.autograd.Function):
-    """(N, in) -> bases (G + k, in, N); backward through the closed-form derivative."""
-
-    @staticmethod
-    def forward(ctx: Any, x: Tensor, kn: _Knots) -> Tensor:
-        feats, prev = kn.rows(x.t().contiguous())
-        ctx.prev, ctx.kn = prev, kn
-        return feats[1:]  # (G + k, in, N)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, None]:  # (G + k, in, N)
-        if not ctx.needs_input_grad[0]:
-            return None, None
-        return ctx.kn.grad_x(grad, ctx.prev).t(), None  # (N, in)
-
-
-class _KANLayerFn(torch.autograd.Function):
-    """Dense KAN layer with a hand-written backward (one autograd node instead of a dozen: the
-    layer is op-count bound). The residual ``b(x)`` rides along as an extra basis row, so
-    ``y = [b(x); B(x)]^T [w_b m; c w_s m]`` is a single matrix product."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,  # (N, in)
-        coef: Tensor,  # (nb, in, out)
-        scale_base: Tensor,  # (in, out)
-        scale_sp: Tensor,  # (in, out)
-        mask: Tensor | None,  # (in, out); None when no edge is pruned
-        kn: _Knots,
-        base_fun: str,
-    ) -> Tensor:
-        n, (nb, n_in, n_out) = x.shape[0], coef.shape
-        xt = x.t().contiguous()  # (in, N)
-        feats, prev = kn.rows(xt)  # (1 + nb, in, N): [free; B_0(x) .. B_{nb-1}(x)]
-        if base_fun == "zero":
-            feats[0].zero_()
-        else:
-            feats[0].copy_(xt)
-            if base_fun == "silu":
-                F.silu(feats[0], inplace=True)
-        ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
-        w = coef.new_empty(nb + 1, n_in, n_out)  # (1 + nb, in, out)
-        torch.mul(coef, ss, out=w[1:])
-        torch.mul(scale_base, 1.0 if mask is None else mask, out=w[0])
-        y = feats.reshape(-1, n).t() @ w.view(-1, n_out)  # (N, out)
-        ctx.save_for_backward(xt, coef, mask, feats, prev, ss, w)
-        ctx.kn, ctx.base_fun = kn, base_fun
-        return y
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # g (N, out)
-        xt, coef, mask, feats, prev, ss, w = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        gx = gc = gb = gs = None
-        if any(need[1:4]):
-            gw = (feats.reshape(-1, xt.shape[1]) @ g).view(w.shape)  # (1 + nb, in, out)
-            gc = gw[1:] * ss if need[1] else None
-            gb = gw[0] if mask is None else gw[0] * mask
-            gs = (gw[1:] * coef).sum(0)
-            gs = gs if mask is None else gs.mul_(mask)
-        if need[0]:
-            gfeats = (w.view(-1, w.shape[-1]) @ g.t()).view(feats.shape)  # (1 + nb, in, N)
-            gbase = _base_grad(ctx.base_fun, gfeats[0], xt)  # (in, N)
-            gxt = ctx.kn.grad_x(gfeats[1:], prev)  # (in, N)
-            gx = (gxt if gbase is None else gxt.add_(gbase)).t()  # (N, in)
-        return gx, gc, gb if need[2] else None, gs if need[3] else None, None, None, None
-
-
-def _masked(scale_base: Tensor, scale_sp: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-    """(sb, ss): the scales with pruned edges zeroed (the parameters themselves if none is)."""
-    if mask is None:
-        return scale_base, scale_sp
-    return scale_base * mask, scale_sp * mask
-
-
-def _unmask(gsb: Tensor, gss: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Gradients of the scale parameters from those of the masked scales (in place)."""
-    return (gsb, gss) if mask is None else (gsb.mul_(mask), gss.mul_(mask))
-
-
-# The compiled steps (CPU, :mod:`kernels`) shared by the per-layer autograd functions and the
-# whole-network one; ``sb``, ``ss`` are the masked scales.
-def _compiled_first(flat: Tensor, coef: Tensor, sb: Tensor, ss: Tensor,
-                    kn: _Knots) -> tuple[Tensor, np.ndarray]:
-    """First layer on flat one-hot columns: (N, out) and the state of its backward."""
-    return kernels.onehot_kan_forward(flat, coef, ss, sb, kn.kernel_tables()[0], kn.f0, kn.df)
-
-
-def _compiled_first_grad(flat: Tensor, g: Tensor, s01: np.ndarray, ss: Tensor,
-                         mask: Tensor | None, kn: _Knots) -> tuple[Tensor, Tensor, Tensor]:
-    """Gradients (coef, scale_base, scale_sp) of :func:`_compiled_first`."""
-    gc, gss, gsb = kernels.onehot_kan_backward(flat, g, s01, ss, kn.kernel_tables()[0], kn.f0,
-                                               kn.df)
-    return gc, *_unmask(gsb, gss, mask)
-
-
-def _compiled_hidden(x: Tensor, coef: Tensor, sb: Tensor, ss: Tensor, kn: _Knots,
-                     base_fun: str, grad: bool) -> tuple[Tensor, tuple[np.ndarray, ...]]:
-    """Layer on continuous input over a uniform grid: (N, out) and the state of its backward
-    (kept only with ``grad``)."""
-    sx = torch.sigmoid(x) if base_fun == "silu" else None  # (N, in)
-    return kernels.local_forward(x, sx, coef, ss, sb, kn.kernel_tables()[1], base_fun, grad)
-
-
-def _compiled_hidden_grad(state: tuple[np.ndarray, ...], g: Tensor, coef: Tensor, ss: Tensor,
-                          mask: Tensor | None, kn: _Knots,
-                          need_x: bool) -> tuple[Tensor | None, Tensor, Tensor, Tensor]:
-    """Gradients (x, coef, scale_base, scale_sp) of :func:`_compiled_hidden`."""
-    gx, gc, gss, gsb = kernels.local_backward(state, g, coef, ss, kn.kernel_tables()[1][2],
-                                              need_x)
-    return gx, gc, *_unmask(gsb, gss, mask)
-
-
-class _CompiledLocalKANLayerFn(torch.autograd.Function):
-    """:class:`_LocalKANLayerFn` on the CPU through :mod:`kernels`: the monomial table, the
-    evaluation and all gradients in one compiled call each way."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,  # (N, in)
-        coef: Tensor,  # (nb, in, out)
-        scale_base: Tensor,  # (in, out)
-        scale_sp: Tensor,  # (in, out)
-        mask: Tensor | None,  # (in, out); None when no edge is pruned
-        kn: _Knots,
-        base_fun: str,
-    ) -> Tensor:
-        sb, ss = _masked(scale_base, scale_sp, mask)
-        y, ctx.state = _compiled_hidden(x, coef, sb, ss, kn, base_fun,
-                                        any(ctx.needs_input_grad[:4]))
-        ctx.save_for_backward(coef, ss, mask)
-        ctx.kn = kn
-        return y
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:  # gy (N, out)
-        coef, ss, mask = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        grads = _compiled_hidden_grad(ctx.state, gy, coef, ss, mask, ctx.kn, need[0])
-        return *(gr if n else None for gr, n in zip(grads, need, strict=False)), None, None, None
-
-
-class _LocalKANLayerFn(torch.autograd.Function):
-    """Dense KAN layer on a uniform grid, evaluating only the ``k + 1`` nonzero bases per input.
-
-    On interval ``j`` (``u = (x - t_0) / h``, ``j = floor(u)``, ``f = u - j``) an edge spline
-    is the polynomial ``sum_p Q[p, j] f^p``, ``Q = W c`` (``W``: see :meth:`_Knots._uniform`).
-    The forward gathers ``Q[:, j]`` per (sample, edge) and runs Horner; the backward scatters
-    ``f^p`` back onto ``Q`` (then ``W^T``: the coefficients) and differentiates the polynomial
-    for ``x``. Outside ``[t_0, t_end)`` the rows of ``Q`` are zero, as are the Cox-de Boor bases
-    there. Power-major layout: every elementwise op runs on a contiguous (N, in, out) slab.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        x: Tensor,  # (N, in)
-        coef: Tensor,  # (nb, in, out)
-        scale_base: Tensor,  # (in, out)
-        scale_sp: Tensor,  # (in, out)
-        mask: Tensor | None,  # (in, out); None when no edge is pruned
-        kn: _Knots,
-        base_fun: str,
-    ) -> Tensor:
-        inv_h, off, wmono = kn.uniform  # (in,), (in,), ((k + 1) nrow, nb)
-        n, (nb, n_in, n_out), k = x.shape[0], coef.shape, kn.k
-        ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
-        table = torch.mm(wmono, torch.mul(coef, ss).view(nb, -1))  # ((k+1) nrow, in out)
-        u = torch.addcmul(off, x, inv_h)  # (N, in)
-        j = u.floor()
-        f = u.sub_(j).unsqueeze(-1)  # (N, in, 1): position inside the interval
-        rows = j.long().clamp_(-1, kn.nrow - 2).unsqueeze(-1)  # (N, in, 1); -1, G + 2k: outside
-        rows = torch.add(kn.edge_index(n_in, n_out), rows, alpha=n_in * n_out)  # (N, in, out)
-        g = table.view(k + 1, -1).index_select(1, rows.view(-1)).view(k + 1, n, n_in, n_out)
-        gp = g.unbind(0)
-        y = gp[k]
-        for p in range(k - 1, -1, -1):  # Horner
-            y = torch.addcmul(gp[p], y, f)
-        y = y.sum(1)  # (N, out)
-        sb = bx = None
-        if base_fun != "zero":
-            sb = scale_base if mask is None else scale_base * mask  # (in, out)
-            bx = F.silu(x) if base_fun == "silu" else x  # (N, in)
-            y = torch.addmm(y, bx, sb)
-        ctx.save_for_backward(x, bx, f, rows, g, coef, ss, sb, mask)
-        ctx.kn, ctx.base_fun = kn, base_fun
-        return y
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, gy: Tensor) -> tuple[Tensor | None, ...]:  # gy (N, out)
-        x, bx, f, rows, g, coef, ss, sb, mask = ctx.saved_tensors
-        kn, need = ctx.kn, ctx.needs_input_grad
-        n, (nb, n_in, n_out), k = x.shape[0], coef.shape, kn.k
-        gx = gc = gb = gs = None
-        if need[2]:
-            gb = torch.mm(bx.t(), gy) if bx is not None else torch.zeros_like(coef[0])
-            gb = gb if mask is None else gb.mul_(mask)  # (in, out)
-        if need[1] or need[3]:
-            gg = gy.new_empty(k + 1, n, n_in, n_out)  # d y / d Q[p, rows] = f^p gy
-            ggp = gg.unbind(0)
-            ggp[0].copy_(gy.unsqueeze(1))
-            for p in range(1, k + 1):
-                torch.mul(ggp[p - 1], f, out=ggp[p])
-            gtab = gy.new_zeros(k + 1, kn.nrow * n_in * n_out)
-            gtab.index_add_(1, rows.view(-1), gg.view(k + 1, -1))
-            gcs = torch.mm(kn.uniform[2].t(), gtab.view(-1, n_in * n_out))  # (nb, in out)
-            gcs = gcs.view(nb, n_in, n_out)
-            gc = gcs * ss if need[1] else None
-            if need[3]:
-                gs = torch.mul(gcs, coef).sum(0)
-                gs = gs if mask is None else gs.mul_(mask)  # (in, out)
-        if need[0]:  # d/du sum_p Q_p f^p = sum_p p Q_p f^(p-1); Horner on s_p = t_p / p
-            gp = g.unbind(0)
-            d = gp[k]
-            for p in range(k - 1, 0, -1):
-                d = torch.addcmul(gp[p], d, f, value=(p + 1) / p)
-            d = torch.mul(d, gy.unsqueeze(1))  # (N, in, out)
-            d = d.squeeze(-1) if n_out == 1 else d.sum(-1)
-            gx = d.mul_(kn.uniform[0])  # (N, in)
-            if sb is not None:
-                gx = gx.add_(_base_grad(ctx.base_fun, torch.mm(gy, sb.t()), x))
-        return gx, gc, gb, gs, None, None, None
-
-
-def _table_forward(
-    coef: Tensor, scale_base: Tensor, scale_sp: Tensor, mask: Tensor | None, kn: _Knots
-) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor]]:
-    """``Delta = phi(1) - phi(0)`` (in, out), ``sum_i phi_i(0)`` (out,) and what the backward
-    needs, from coef (nb, in, out) and the (in, out) scales."""
-    nb, n_in, n_out = coef.shape
-    v01 = kn.v01  # (2, nb) or (2, nb, in): B(0) and B(1) - B(0)
-    if v01.dim() == 2:  # one GEMM when every input has the same knots
-        s = torch.mm(v01, coef.view(nb, -1)).view(2, n_in, n_out)  # spline at 0, change 0 -> 1
-    else:
-        s = torch.einsum("cbi,bio->cio", v01, coef)
-    ss = scale_sp if mask is None else scale_sp * mask  # (in, out)
-    v0, delta = torch.mul(s, ss).unbind(0)  # spline part of phi(0) and of Delta
-    if mask is None:
-        delta.add_(scale_base, alpha=kn.df)
-    else:
-        delta.addcmul_(scale_base, mask, value=kn.df)
-    const = v0.sum(0)  # (out,)
-    if kn.f0:
-        sb = scale_base if mask is None else scale_base * mask
-        const.add_(sb.sum(0), alpha=kn.f0)
-    return delta, const, (s, ss)
-
-
-def _table_backward(
-    saved: tuple[Tensor, Tensor], mask: Tensor | None, kn: _Knots, gd: Tensor, gk: Tensor
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Gradients (coef, scale_base, scale_sp) from those of Delta (in, out) and the constant."""
-    s, ss = saved
-    n_in, n_out = ss.shape
-    g2 = torch.stack((gk.expand_as(gd), gd))  # (2, in, out): gradient of the spline sums / ss
-    gs = torch.mul(g2, ss)  # (2, in, out)
-    if kn.v01.dim() == 2:
-        gcoef = torch.mm(kn.v01.t(), gs.view(2, -1)).view(-1, n_in, n_out)  # (nb, in, out)
-    else:
-        gcoef = torch.einsum("cbi,cio->bio", kn.v01, gs)
-    gsp = torch.mul(g2, s).sum(0)  # (in, out)
-    gsb = gd * kn.df if not kn.f0 else torch.add(gd * kn.df, gk, alpha=kn.f0).expand_as(gd)
-    if mask is not None:
-        gsp, gsb = gsp.mul_(mask), gsb * mask
-    return gcoef, gsb, gsp
-
-
-class _OneHotTable(torch.autograd.Function):
-    """First layer on one-hot input: ``Delta = phi(1) - phi(0)`` (in, out) and ``sum_i phi_i(0)``
-    (out,) from the spline parameters, with a hand-written backward."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        coef: Tensor,  # (nb, in, out)
-        scale_base: Tensor,  # (in, out)
-        scale_sp: Tensor,  # (in, out)
-        mask: Tensor | None,  # (in, out); None when no edge is pruned
-        kn: _Knots,
-    ) -> tuple[Tensor, Tensor]:
-        delta, const, saved = _table_forward(coef, scale_base, scale_sp, mask, kn)
-        ctx.save_for_backward(*saved, mask)
-        ctx.kn = kn
-        return delta, const
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, gd: Tensor, gk: Tensor) -> tuple[Tensor | None, ...]:
-        # gd (in, out) for Delta, gk (out,) for the constant
-        s, ss, mask = ctx.saved_tensors
-        return *_table_backward((s, ss), mask, ctx.kn, gd, gk), None, None
-
-
-class _OneHotKANLayerFn(torch.autograd.Function):
-    """The first layer on one-hot windows in one autograd node: the table ``Delta`` and the
-    constant from the parameters, then ``const + sum_p Delta[flat[n, p]]``."""
-
-    @staticmethod
-    def forward(
-        ctx: Any,
-        flat: Tensor,  # (N, L) int64 flat one-hot columns
-        coef: Tensor,  # (nb, in, out)
-        scale_base: Tensor,  # (in, out)
-        scale_sp: Tensor,  # (in, out)
-        mask: Tensor | None,  # (in, out); None when no edge is pruned
-        kn: _Knots,
-    ) -> Tensor:
-        ctx.kn, ctx.compiled = kn, kernels.enabled(coef)
-        if ctx.compiled:
-            sb, ss = _masked(scale_base, scale_sp, mask)
-            out, ctx.s01 = _compiled_first(flat, coef, sb, ss, kn)
-            ctx.save_for_backward(flat, ss, mask)
-            return out  # (N, out)
-        delta, const, saved = _table_forward(coef, scale_base, scale_sp, mask, kn)
-        ctx.save_for_backward(flat, *saved, mask)
-        return F.embedding_bag(flat, delta, mode="sum").add_(const)  # (N, out)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # g (N, out)
-        kn = ctx.kn
-        if ctx.compiled:
-            flat, ss, mask = ctx.saved_tensors
-            return None, *_compiled_first_grad(flat, g, ctx.s01, ss, mask, kn), None, None
-        flat, s, ss, mask = ctx.saved_tensors
-        gd = _gather_sum_grad(flat, g, ss.shape[0])  # (in, out)
-        return None, *_table_backward((s, ss), mask, kn, gd, g.sum(0)), None, None
-
-
-class _CompiledKANFn(torch.autograd.Function):
-    """The whole KAN on one-hot windows on the CPU in one autograd node: the first layer and
-    every hidden layer (uniform grids) through :mod:`kernels`, activations passed between them
-    as arrays. Same arithmetic as :class:`_OneHotKANLayerFn` followed by
-    :class:`_CompiledLocalKANLayerFn` per layer; one node instead of one per layer."""
-
-    @staticmethod
-    def forward(ctx: Any, flat: Tensor, plan: tuple[tuple[_Knots, Tensor | None, str], ...],
-                *params: Tensor) -> Tensor:
-        # plan: (knots, mask, base_fun) per layer; params: coef, scale_base, scale_sp per layer
-        grad = any(ctx.needs_input_grad[2:])
-        saved: list[Tensor] = []
-        ctx.states = []
-        h = flat
-        for i, (kn, mask, base_fun) in enumerate(plan):
-            coef, scale_base, scale_sp = params[3 * i : 3 * i + 3]
-            sb, ss = _masked(scale_base, scale_sp, mask)
-            if i == 0:
-                h, ctx.s01 = _compiled_first(flat, coef, sb, ss, kn)
-            else:
-                h, state = _compiled_hidden(h, coef, sb, ss, kn, base_fun, grad)
-                ctx.states.append(state)
-            saved += [coef, ss]
-        ctx.save_for_backward(flat, *saved)
-        ctx.plan = plan
-        return h
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # g (N, out)
-        flat, *saved = ctx.saved_tensors
-        grads: list[Tensor] = []
-        for i in range(len(ctx.plan) - 1, -1, -1):
-            coef, ss = saved[2 * i], saved[2 * i + 1]
-            kn, mask, _ = ctx.plan[i]
-            if i > 0:
-                g, *layer_grads = _compiled_hidden_grad(ctx.states[i - 1], g, coef, ss, mask, kn,
-                                                        True)
-            else:
-                layer_grads = _compiled_first_grad(flat, g, ctx.s01, ss, mask, kn)
-            grads = [*layer_grads, *grads]
-        need = ctx.needs_input_grad[2:]
-        return None, None, *(gr if n else None for gr, n in zip(grads, need, strict=True))
+from .autograd import (
+    BSplineBasis,
+    CompiledKANFn,
+    CompiledLocalKANLayerFn,
+    KANLayerFn,
+    LocalKANLayerFn,
+    OneHotKANLayerFn,
+    OneHotTable,
+)
+from .base import WindowModel, flat_index, onehot_sum
+from .bspline import BASE_FUNS, Knots
 
 
 # ----------------------------------------------------------------------------------------------
@@ -713,11 +119,11 @@ class KANLayer(nn.Module):
         self._mask_key: tuple | None = None
 
     # -- constants that depend on the grid / mask buffers only -------------------------------
-    def _knots(self) -> _Knots:
+    def _knots(self) -> Knots:
         g = self.grid  # a new tensor (a new id) on any change of shape, dtype or device
         key = (id(g), g._version, g.data_ptr())
         if key != self._knots_key:
-            self._knots_cache, self._knots_key = _Knots(g, self.k, self.base_fun), key
+            self._knots_cache, self._knots_key = Knots(g, self.k, self.base_fun), key
         return self._knots_cache
 
     def _live_mask(self) -> Tensor | None:
@@ -735,7 +141,7 @@ class KANLayer(nn.Module):
     def _bases(self, x: Tensor) -> Tensor:
         """Bases in basis-major layout: (N, in) -> (G + k, in, N)."""
         assert x.dim() == 2 and x.shape[1] == self.in_dim, x.shape
-        return _BSplineBasis.apply(x, self._knots())
+        return BSplineBasis.apply(x, self._knots())
 
     def _masked_scales(self) -> tuple[Tensor, Tensor]:
         return self.scale_base * self.mask, self.scale_sp * self.mask  # (in, out) each
@@ -745,11 +151,11 @@ class KANLayer(nn.Module):
         assert x.dim() == 2 and x.shape[1] == self.in_dim, x.shape
         kn = self._knots()
         if kn.uniform is None:
-            fn = _KANLayerFn
+            fn = KANLayerFn
         elif kernels.enabled(x):
-            fn = _CompiledLocalKANLayerFn
+            fn = CompiledLocalKANLayerFn
         else:
-            fn = _LocalKANLayerFn
+            fn = LocalKANLayerFn
         return fn.apply(
             x,
             self.coef,
@@ -768,7 +174,7 @@ class KANLayer(nn.Module):
 
     def onehot_table(self) -> tuple[Tensor, Tensor]:
         """Fast form of :meth:`onehot_values`: ``Delta`` (in, out) and ``sum_i phi_i(0)`` (out,)."""
-        return _OneHotTable.apply(
+        return OneHotTable.apply(
             self.coef, self.scale_base, self.scale_sp, self._live_mask(), self._knots()
         )
 
@@ -872,44 +278,6 @@ class KANLayer(nn.Module):
 # ----------------------------------------------------------------------------------------------
 # network
 # ----------------------------------------------------------------------------------------------
-class WindowModel(nn.Module):
-    """What KAN and MLP share: index-or-dense input check, construction from config, size."""
-
-    width: list[int]
-    window_length: int | None
-
-    @staticmethod
-    def _check_width(width: Sequence[int], window_length: int | None) -> list[int]:
-        """Validate a width list (input width 21·L when ``window_length`` is set)."""
-        width = [int(w) for w in width]
-        if len(width) < 2 or min(width) < 1:
-            raise InputError(f"width needs at least two positive entries, got {width}")
-        if window_length is not None and width[0] != window_length * A:
-            raise InputError(f"width[0] = {width[0]} but window_length * {A} = {window_length * A}")
-        return width
-
-    @classmethod
-    def from_config(cls, cfg: dict[str, Any]) -> WindowModel:
-        """Build an (untrained) model from :meth:`config`; then ``load_state_dict``."""
-        return cls(**cfg)
-
-    def _onehot_mode(self, x: Tensor) -> bool:
-        """True for index windows (N, L), False for dense features (N, width[0]); else raise."""
-        if x.is_floating_point():
-            if x.dim() != 2 or x.shape[1] != self.width[0]:
-                raise InputError(
-                    f"dense input must have shape (N, {self.width[0]}), got {tuple(x.shape)}"
-                )
-            return False
-        if self.window_length is None:
-            raise InputError("integer (index) input needs a model built with window_length")
-        return True
-
-    def n_params(self) -> int:
-        """Number of trainable parameters."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad)
-
-
 class KAN(WindowModel):
     """A stack of :class:`KANLayer`, with an exact one-hot fast path for the first layer.
 
@@ -971,9 +339,9 @@ class KAN(WindowModel):
 
     # -- forward -------------------------------------------------------------------------------
 
-    def _compiled_plan(self, x: Tensor) -> tuple[tuple[_Knots, Tensor | None, str], ...] | None:
+    def _compiled_plan(self, x: Tensor) -> tuple[tuple[Knots, Tensor | None, str], ...] | None:
         """(knots, mask, base_fun) per layer if the whole forward pass can run as
-        :class:`_CompiledKANFn` (index windows, compiled kernels available for the parameters,
+        :class:`CompiledKANFn` (index windows, compiled kernels available for the parameters,
         uniform grids on the hidden layers), else None."""
         if x.is_floating_point() or self.window_length is None:
             return None
@@ -997,7 +365,7 @@ class KAN(WindowModel):
             return phi.sum(1), phi.abs().mean(0), phi.std(0, correction=0)
         flat = flat_index(x, self.window_length)  # (N, L)
         if not stats:  # const + sum_p Delta[flat[n, p]]: (N, H)
-            out = _OneHotKANLayerFn.apply(
+            out = OneHotKANLayerFn.apply(
                 flat, layer.coef, layer.scale_base, layer.scale_sp, layer._live_mask(),
                 layer._knots()
             )
@@ -1025,7 +393,7 @@ class KAN(WindowModel):
                                                            layer.scale_sp)]
             if self.acts_scale is not None:
                 self.acts_scale = None
-            return _CompiledKANFn.apply(flat_index(x, self.window_length), plan, *params)
+            return CompiledKANFn.apply(flat_index(x, self.window_length), plan, *params)
         h, m, _ = self._first(x, stats=cache_acts)
         acts = [m]
         for layer in islice(self.layers, 1, None):  # (slicing a ModuleList builds a new one)
@@ -1152,8 +520,8 @@ class KAN(WindowModel):
         ``h_j = const_j + sum_p T[p, a_p, j]``."""
         if self.window_length is None:
             raise InputError("first_layer_table needs a model built with window_length")
-        phi0, delta = self.layers[0].onehot_values()
-        return delta.reshape(self.window_length, A, -1).clone(), phi0.sum(0)
+        delta, const = self.layers[0].onehot_table()
+        return delta.reshape(self.window_length, A, -1), const
 
     def flops(self, input: str = "onehot") -> int:
         """Forward FLOPs per sample.

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from ..alphabet import A
+from ..data.alphabet import A
 from ..errors import InputError
 
 

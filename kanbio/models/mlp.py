@@ -11,9 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..alphabet import A
 from ..errors import InputError
-from .kan import WindowModel, flat_index, onehot_sum
+from .base import WindowModel, flat_index, onehot_sum
 
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "silu": F.silu,
@@ -96,44 +95,3 @@ class MLP(WindowModel):
         w = self.width
         first = (self.window_length + 1) * w[1] if input == "onehot" else 2 * w[0] * w[1] + w[1]
         return first + sum(4 * i + 2 * i * o + o for i, o in pairwise(w[1:]))
-
-
-def kan_n_params(width: Sequence[int], grid: int = 5, k: int = 3) -> int:
-    """Trainable parameters of a :class:`KAN`: ``G + k`` coefficients and two scales per edge."""
-    return sum(i * o * (grid + k + 2) for i, o in pairwise(width))
-
-
-def mlp_n_params(width: Sequence[int]) -> int:
-    """Trainable parameters of an :class:`MLP` (weights and biases)."""
-    return sum(i * o + o for i, o in pairwise(width))
-
-
-def matched_width(
-    kan_width: Sequence[int], grid: int = 5, k: int = 3, window_length: int | None = None
-) -> int:
-    """Hidden width ``h`` whose MLP ``[in, h, ..., h, out]`` (same depth) has the parameter count
-    closest to the KAN's.
-
-    Examples
-    --------
-    >>> matched_width([33 * 21, 8, 1], grid=5, k=3, window_length=33)
-    80
-    """
-    kan_width = [int(w) for w in kan_width]
-    if len(kan_width) < 3:
-        raise InputError(f"matched_width needs at least one hidden layer, got {kan_width}")
-    if window_length is not None and kan_width[0] != window_length * A:
-        raise InputError(f"width[0] = {kan_width[0]} but window_length * {A} = {window_length * A}")
-    target = kan_n_params(kan_width, grid, k)
-    n_hidden = len(kan_width) - 2
-
-    def count(h: int) -> int:
-        return mlp_n_params([kan_width[0], *[h] * n_hidden, kan_width[-1]])
-
-    lo, hi = 1, 1
-    while count(hi) < target:  # count is increasing in h: double, then bisect
-        lo, hi = hi, 2 * hi
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if count(mid) < target else (lo, mid)
-    return min((lo, hi), key=lambda h: abs(count(h) - target))

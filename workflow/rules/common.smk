@@ -3,12 +3,13 @@
 import os
 import re
 
-from snakemake.utils import validate
-
 from kanbio import config as kcfg
+from kanbio.errors import InputError
 
-validate(config, "../schemas/config.schema.yaml")
-kcfg.validate(config, "config")  # same schema; names an unknown key with a suggestion
+try:  # kanbio's schema (kanbio/config.schema.yaml); an unknown key gets a suggestion
+    kcfg.validate(config, "config")
+except InputError as err:
+    raise SystemExit(f"kanbio: error: {err}") from None
 
 ENV = "../../environment.yml"  # relative to workflow/rules/
 DATASETS = sorted(config["datasets"])
@@ -101,7 +102,7 @@ def per_model_seed(dataset, filename):
 
 
 def explain_params(wildcards):
-    """Keyword arguments of kanbio.explain.explain for one dataset and model."""
+    """Keyword arguments of kanbio.stages.explain.explain for one dataset and model."""
     ds = dataset_spec(wildcards.dataset)
     return {
         "truth": ds.get("truth"),

@@ -1,9 +1,9 @@
-"""Snakemake script: accuracy.tsv and summary.md of one dataset (see kanbio.report)."""
+"""Snakemake script: accuracy.tsv and summary.md of one dataset (see kanbio.report.tables)."""
 
 from pathlib import Path
 
-from kanbio.report import write_dataset_report
-from kanbio.workflow import run
+from kanbio.report.tables import write_dataset_report
+from kanbio.stages.snakemake import run
 
 smk = snakemake  # noqa: F821
 pairs = [(m, s) for m in smk.params.models for s in smk.params.seeds]

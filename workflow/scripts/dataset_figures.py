@@ -1,9 +1,9 @@
-"""Snakemake script: ROC, PR and training-curve figures of one dataset (kanbio.figures)."""
+"""Snakemake script: ROC, PR and training-curve figures of one dataset (kanbio.report)."""
 
 from pathlib import Path
 
-from kanbio import figures
-from kanbio.workflow import run
+from kanbio.report import dataset_figures as figures
+from kanbio.stages.snakemake import run
 
 smk = snakemake  # noqa: F821
 pairs = [(m, s) for m in smk.params.models for s in smk.params.seeds]

@@ -1,12 +1,12 @@
-"""Snakemake script: test metrics of every seed of one model (see kanbio.evaluate.evaluate).
+"""Snakemake script: test metrics of every seed of one model (see kanbio.stages.evaluate.evaluate).
 
 One job per model (not per seed) so that the interpreter and torch start once.
 """
 
 from pathlib import Path
 
-from kanbio.evaluate import evaluate
-from kanbio.workflow import run
+from kanbio.stages.evaluate import evaluate
+from kanbio.stages.snakemake import run
 
 smk = snakemake  # noqa: F821
 

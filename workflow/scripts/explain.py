@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from kanbio.explain import explain
-from kanbio.workflow import run
+from kanbio.stages.explain import explain
+from kanbio.stages.snakemake import run
 
 smk = snakemake  # noqa: F821
 torch.set_num_threads(smk.threads)

@@ -1,12 +1,12 @@
-"""Snakemake script: score one FASTA file with a checkpoint (see kanbio.predict.predict)."""
+"""Snakemake script: score one FASTA file with a checkpoint (see kanbio.stages.predict.predict)."""
 
 from pathlib import Path
 
 import torch
 
 from kanbio.output import write_json
-from kanbio.predict import predict
-from kanbio.workflow import run
+from kanbio.stages.predict import predict
+from kanbio.stages.snakemake import run
 
 smk = snakemake  # noqa: F821
 torch.set_num_threads(smk.threads)

@@ -1,7 +1,7 @@
-"""Snakemake script: the results page (see kanbio.results_page)."""
+"""Snakemake script: the results page (see kanbio.report.page)."""
 
-from kanbio.results_page import Study, write_results_page
-from kanbio.workflow import run
+from kanbio.report.page import Study, write_results_page
+from kanbio.stages.snakemake import run
 
 smk = snakemake  # noqa: F821
 p = smk.params

@@ -2,8 +2,8 @@
 
 import torch
 
-from kanbio.search import search_table, selected_spec
-from kanbio.workflow import run
+from kanbio.stages.search import search_table, selected_spec
+from kanbio.stages.snakemake import run
 
 smk = snakemake  # noqa: F821
 torch.set_num_threads(smk.threads)

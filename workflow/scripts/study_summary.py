@@ -1,7 +1,7 @@
-"""Snakemake script: results/summary.md across datasets (see kanbio.report.study_summary)."""
+"""Snakemake script: results/summary.md across datasets (see kanbio.report.tables.study_summary)."""
 
-from kanbio.report import study_summary
-from kanbio.workflow import run
+from kanbio.report.tables import study_summary
+from kanbio.stages.snakemake import run
 
 smk = snakemake  # noqa: F821
 run(smk, study_summary, list(smk.input), smk.output[0])

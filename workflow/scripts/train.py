@@ -1,4 +1,4 @@
-"""Snakemake script: train one model x seed on one dataset (see kanbio.train.train_table).
+"""Snakemake script: train one model x seed on one dataset (see kanbio.stages.train.train_table).
 
 A searched model trains with the spec its search chose on the validation split.
 """
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from kanbio.search import selected_spec
-from kanbio.train import train_table
-from kanbio.workflow import run
+from kanbio.stages.search import selected_spec
+from kanbio.stages.snakemake import run
+from kanbio.stages.train import train_table
 
 smk = snakemake  # noqa: F821
 torch.set_num_threads(smk.threads)

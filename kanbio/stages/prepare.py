@@ -13,19 +13,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kanbio import split as splitting
-from kanbio.errors import InputError
-from kanbio.io import (
+from kanbio.data import split as splitting
+from kanbio.data.fasta import (
     Protein,
     ReadReport,
     read_fasta_with_sites,
     read_marked_fasta,
     read_window_fasta,
 )
-from kanbio.output import atomic_path, json_text, read_table, table_text, write_text
-from kanbio.windows import WINDOW_COLUMNS, extract
-
-SPLITS = ("train", "val", "test")
+from kanbio.data.table import SPLITS, WINDOW_COLUMNS
+from kanbio.data.windows import extract
+from kanbio.errors import InputError
+from kanbio.output import atomic_path, json_text, table_text, write_text
 
 
 def _read_side(ds: dict, prefix: str, report: ReadReport) -> tuple[pd.DataFrame, dict[str, str],
@@ -155,16 +154,3 @@ def prepare(ds: dict, out_dir: str | os.PathLike, name: str = "", threads: int =
     summary = {"dataset": name, **summary}
     write(table, summary, out_dir)
     return summary
-
-
-def read_windows(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a windows table, checking its columns."""
-    if not Path(path).exists():
-        raise InputError("windows table not found", path=str(path))
-    table = read_table(path)
-    missing = [c for c in [*WINDOW_COLUMNS, "split"] if c not in table.columns]
-    if missing:
-        raise InputError(f"windows table lacks columns {missing}", path=str(path))
-    table["protein_id"] = table["protein_id"].astype(str)
-    return table
-

@@ -1,4 +1,4 @@
-"""Model specs, construction and checkpoints.
+"""Checkpoints: save and load a trained model.
 
 A checkpoint is a folder with ``model.pt`` (tensors only, loaded with
 ``torch.load(weights_only=True)`` so that a file carrying pickled objects is refused, never
@@ -14,56 +14,16 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from kanbio import __version__
-from kanbio.alphabet import ALPHABET, A
-from kanbio.errors import InputError
-from kanbio.models.kan import KAN
-from kanbio.models.linear import LogisticBaseline
-from kanbio.models.mlp import MLP, matched_width
-from kanbio.output import atomic_path, json_text
-
-MODEL_TYPES = ("kan", "mlp", "linear")
-Model = KAN | MLP | LogisticBaseline
-
-
-def kan_width(spec: dict, window_length: int) -> list[int]:
-    return [window_length * A, *spec.get("hidden", [8]), spec.get("out", 1)]
-
-
-def build(spec: dict[str, Any], window_length: int, seed: int = 0,
-          reference: dict[str, Any] | None = None) -> Model:
-    """Construct an untrained model from a spec.
-
-    ``{"type": "kan", "hidden": [8], "grid": 5, "k": 3, "grid_range": [-1, 1], "out": 1}``;
-    ``{"type": "mlp", "hidden": [16]}`` or ``{"type": "mlp", "match": <kan spec>}`` for the hidden
-    width whose parameter count matches that KAN's; ``{"type": "linear", "C": 1.0}``.
-    """
-    kind = spec.get("type")
-    if kind == "kan":
-        return KAN(kan_width(spec, window_length), grid=spec.get("grid", 5), k=spec.get("k", 3),
-                   grid_range=tuple(spec.get("grid_range", (-1.0, 1.0))),
-                   grid_eps=spec.get("grid_eps", 0.02), window_length=window_length, seed=seed)
-    if kind == "mlp":
-        match = spec.get("match") or reference
-        if match is not None and "hidden" not in spec:
-            hidden = [matched_width(kan_width(match, window_length), match.get("grid", 5),
-                                    match.get("k", 3), window_length)]
-        else:
-            hidden = spec.get("hidden", [16])
-        width = [window_length * A, *hidden, spec.get("out", 1)]
-        return MLP(width, window_length=window_length,
-                   activation=spec.get("activation", "silu"), seed=seed)
-    if kind == "linear":
-        return LogisticBaseline(C=spec.get("C", 1.0), class_weight=spec.get("class_weight",
-                                "balanced"), max_iter=spec.get("max_iter", 1000), seed=seed)
-    raise InputError(f"unknown model type {kind!r} (expected one of {', '.join(MODEL_TYPES)})")
-
-
-def model_type(model: Model) -> str:
-    return {KAN: "kan", MLP: "mlp", LogisticBaseline: "linear"}[type(model)]
+from .. import __version__
+from ..data.alphabet import ALPHABET
+from ..errors import InputError
+from ..output import atomic_path, json_text
+from .factory import Model, model_type
+from .kan import KAN
+from .linear import LogisticBaseline
+from .mlp import MLP
 
 
 def save(model: Model, out_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
@@ -126,12 +86,3 @@ def load(model_dir: str | os.PathLike, window_length: int | None = None) -> tupl
     else:
         raise InputError(f"unknown model type {kind!r}", path=str(meta_path))
     return model, meta
-
-
-def score(model: Model, idx: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-    """Positive-class log-odds (N,) for index-encoded windows (N, L)."""
-    if isinstance(model, LogisticBaseline):
-        return np.asarray(model.decision_function(idx), dtype=np.float64)
-    from kanbio.train import predict_logit
-
-    return predict_logit(model, idx, batch_size)

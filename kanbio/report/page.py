@@ -24,7 +24,7 @@ from sklearn.metrics import roc_curve
 from kanbio import __version__
 from kanbio.metrics import seed_mean_ci
 from kanbio.output import read_table, write_text
-from kanbio.report import _pm, compare, test_scores
+from kanbio.report.tables import _pm, compare, test_scores
 
 SHOWN = ("acc", "mcc", "sn", "sp", "auroc", "auprc")
 NAMES = {"acc": "ACC", "mcc": "MCC", "sn": "Sn", "sp": "Sp", "auroc": "AUROC",
@@ -180,8 +180,8 @@ def _single(study: Study, pid: str, proto: dict, figures: Path, pair: Sequence[s
 
 def _roc_figure(study: Study, dataset: str, refs: Sequence[dict], stem: Path, title: str
                 ) -> Path:
-    from kanbio.figures import COLOURS, MARKERS
-    from kanbio.plots import OKABE_ITO, figure, save
+    from kanbio.report.dataset_figures import COLOURS, MARKERS
+    from kanbio.report.figures import OKABE_ITO, figure, save
 
     with figure(4.2, 3.8) as fig:
         ax = fig.add_subplot()
@@ -251,8 +251,8 @@ def _folds(study: Study, pid: str, proto: dict, figures: Path, pair: Sequence[st
 
 
 def _fold_figure(per: dict, datasets: Sequence[str], models: Sequence[str], stem: Path) -> Path:
-    from kanbio.figures import COLOURS, MARKERS
-    from kanbio.plots import figure, save
+    from kanbio.report.dataset_figures import COLOURS, MARKERS
+    from kanbio.report.figures import figure, save
 
     with figure(max(4.0, 0.45 * len(datasets) + 1.5), 3.2) as fig:
         ax = fig.add_subplot()

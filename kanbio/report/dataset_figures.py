@@ -1,7 +1,7 @@
 """Study figures: ROC and PR curves, training curves, accuracy vs parameter count.
 
-Drawn with the deterministic, colour-blind-safe conventions of :mod:`kanbio.plots` (PNG + PDF,
-no timestamps), so a rerun gives byte-identical files.
+Drawn with the deterministic, colour-blind-safe conventions of :mod:`kanbio.report.figures`
+(PNG + PDF, no timestamps), so a rerun gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from kanbio.output import read_table
-from kanbio.plots import OKABE_ITO, figure, save
+from kanbio.report.figures import OKABE_ITO, figure, save
 
 COLOURS = [OKABE_ITO[c] for c in ("blue", "vermillion", "green", "purple", "orange", "sky",
                                   "yellow", "black")]

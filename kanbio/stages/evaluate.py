@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kanbio import checkpoint
-from kanbio.encode import windows_to_indices
+from kanbio.data.encode import windows_to_indices
+from kanbio.data.table import read_windows
 from kanbio.errors import InputError
 from kanbio.metrics import best_threshold, binary_metrics, bootstrap_ci
+from kanbio.models import checkpoint, predict_logit
 from kanbio.output import write_json, write_table
-from kanbio.prepare import read_windows
 
 
 def predictions(model_dir: str | os.PathLike, windows_path: str | os.PathLike) -> tuple[
@@ -25,7 +25,7 @@ def predictions(model_dir: str | os.PathLike, windows_path: str | os.PathLike) -
     idx = windows_to_indices(table.window.tolist())
     model, meta = checkpoint.load(model_dir, window_length=idx.shape[1])
     out = table[["protein_id", "position", "split", "label"]].copy()
-    out["score"] = checkpoint.score(model, idx)
+    out["score"] = predict_logit(model, idx)
     return out, meta
 
 

@@ -30,9 +30,9 @@ import pandas as pd
 import sympy
 import torch
 
-from .alphabet import ALPHABET, A
-from .errors import InputError
-from .models.kan import KAN
+from kanbio.data.alphabet import ALPHABET, A
+from kanbio.errors import InputError
+from kanbio.models import KAN
 
 
 @dataclass(frozen=True)

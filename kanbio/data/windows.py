@@ -14,11 +14,10 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 
-from kanbio.alphabet import ALPHABET, LETTERS, LUT, PAD_INDEX
-from kanbio.encode import indices_to_windows
-from kanbio.io import Protein
-
-WINDOW_COLUMNS = ["protein_id", "position", "residue", "window", "label"]
+from kanbio.data.alphabet import ALPHABET, LETTERS, LUT, PAD_INDEX
+from kanbio.data.encode import indices_to_windows
+from kanbio.data.fasta import Protein
+from kanbio.data.table import WINDOW_COLUMNS
 
 
 @dataclass

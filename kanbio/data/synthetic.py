@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kanbio.alphabet import ALPHABET, to_letters
+from kanbio.data.alphabet import ALPHABET, to_letters
 from kanbio.errors import InputError
 
 # Approximate UniProtKB/Swiss-Prot amino-acid composition (%), normalised below; X never drawn.
@@ -379,7 +379,7 @@ def run(args: argparse.Namespace) -> dict[str, Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m kanbio.synthetic --task kinase --proteins 300 --seed 1 --out data/demo``."""
+    """``python -m kanbio.data.synthetic --task kinase --proteins 300 --seed 1 --out data/demo``."""
     parser = add_arguments(
         argparse.ArgumentParser(
             prog="kanbio synthetic",

@@ -21,11 +21,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from .alphabet import A
-from .attribution import AMINO_ACIDS, Attribution
-from .models.kan import KAN
-from .output import atomic_path
-from .symbolic import SymbolicModel
+from kanbio.data.alphabet import A
+from kanbio.explain.attribution import AMINO_ACIDS, Attribution
+from kanbio.explain.symbolic import SymbolicModel
+from kanbio.models import KAN
+from kanbio.output import atomic_path
 
 OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
              "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000",

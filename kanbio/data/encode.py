@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kanbio.alphabet import ALPHABET, INVALID, LETTERS, LUT, A
+from kanbio.data.alphabet import ALPHABET, INVALID, LETTERS, LUT, A
 
 
 def windows_to_indices(windows: Sequence[str]) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Score every candidate residue of new FASTA files with a trained checkpoint (``kanbio predict``).
 
-FASTA files of any size are streamed: records are read with :func:`kanbio.io.iter_fasta`,
+FASTA files of any size are streamed: records are read with :func:`kanbio.data.fasta.iter_fasta`,
 validated and normalised as ``prepare`` does (same errors), ``#`` site marks are stripped, and
 proteins are processed in chunks of about ``chunk_residues`` residues. Windows are scored in fixed
 batches of :data:`BATCH` rows counted over the whole stream, so the output does not depend on the
@@ -25,7 +25,7 @@ logistic weights), followed by a head ``logit = f(s)``. The contribution of offs
 derivatives, one backward pass per batch) and ``b`` over the 20 amino acids: the first-order
 change of the log-odds when the residue at ``p`` is replaced by the position's average amino
 acid. It is exact for the logistic baseline and the per-window form of the ``exact`` KAN
-attribution of :mod:`kanbio.attribution`. Offsets are ranked by ``|c_np|``; the centre (the
+attribution of :mod:`kanbio.explain.attribution`. Offsets are ranked by ``|c_np|``; the centre (the
 candidate residue itself) is not ranked, padding past a sequence end is (a nearby terminus is
 information too); ties keep the lower offset first. The cost is about one more first-layer pass.
 """
@@ -41,112 +41,30 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from scipy.special import expit
 
-from . import checkpoint
-from .alphabet import LETTERS
-from .errors import InputError
-from .io import ReadReport, _clean, iter_fasta
-from .models import KAN, MLP, LogisticBaseline, flat_index, onehot_sum, positive_logit
-from .models.mlp import ACTIVATIONS
-from .output import atomic_path
-from .windows import extract_indices, layout, residue_codes
+from kanbio.data.alphabet import LETTERS
+from kanbio.data.fasta import ReadReport, _clean, iter_fasta
+from kanbio.data.windows import extract_indices, layout, residue_codes
+from kanbio.errors import InputError
+from kanbio.models import checkpoint, table_form
+from kanbio.output import atomic_path
 
 COLUMNS = ["protein_id", "position", "residue", "window", "probability", "label", "top_offsets"]
-BATCH = 8192  # windows per scoring batch (as kanbio.checkpoint.score)
+BATCH = 8192  # windows per scoring batch (as kanbio.models.predict_logit)
 CHUNK_RESIDUES = 4_000_000
 TOP_METHOD = ("first-order change of the log-odds when the residue is replaced by the position's "
               "average amino acid (gradient x centred first-layer table); centre excluded")
 log = logging.getLogger(__name__)
 
-Scorer = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # (n, L) -> (n,), (n, L)
 
 
-# ----------------------------------------------------------------------------------- scoring
-def scorer(model: KAN | MLP | LogisticBaseline, window_length: int,
-           contributions: bool = True) -> Scorer:
-    """Window scorer: index windows (n, L) uint8 -> (log-odds (n,) float64, contributions (n, L)).
-
-    The log-odds are computed with the same operations as ``model(x)`` (KAN, MLP) or
-    ``decision_function`` (logistic), so they equal :func:`kanbio.checkpoint.score`; the
-    contributions are defined in the module docstring (shape (n, 0) without ``contributions``).
-    A network is put in eval mode and its parameters are frozen (``requires_grad`` False).
-    """
-    length = window_length
-    if isinstance(model, LogisticBaseline):
-        w = model.coef_.reshape(length, -1)  # (L, 21)
-        wc = w - w[:, :20].mean(1, keepdims=True)
-        pos = np.arange(length)
-
-        def linear(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            contrib = wc[pos, idx] if contributions else np.zeros((len(idx), 0))
-            return model.decision_function(idx), contrib
-
-        return linear
-    if getattr(model, "window_length", None) != length:
-        raise InputError(f"model is built for windows of length {model.window_length}, its "
-                         f"metadata says {length}")
-    model.eval().requires_grad_(False)
-    with torch.no_grad():
-        if isinstance(model, KAN):
-            table, const = model.layers[0].onehot_table()  # (L * 21, H), (H,)
-            rest: Sequence[Callable[[torch.Tensor], torch.Tensor]] = list(model.layers[1:])
-        else:
-            table, const = model.weights[0], model.biases[0]
-            act = ACTIVATIONS[model.activation]
-            rest = [lambda h, w=w, b=b: torch.addmm(b, act(h), w)
-                    for w, b in zip(model.weights[1:], model.biases[1:], strict=True)]
-        t = table.detach().reshape(length, -1, table.shape[1])  # (L, 21, H)
-        centred = (t - t[:, :20].mean(1, keepdim=True)).reshape(table.shape)  # (L * 21, H)
-
-    def network(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        flat = flat_index(torch.from_numpy(np.ascontiguousarray(idx)), length)  # (n, L)
-        with torch.no_grad():
-            s = onehot_sum(flat, table) + const  # (n, H): the first layer, as in forward
-        if not contributions:
-            with torch.no_grad():
-                for layer in rest:
-                    s = layer(s)
-            return positive_logit(s).double().numpy(), np.zeros((len(idx), 0), np.float32)
-        s.requires_grad_(True)
-        with torch.enable_grad():
-            h = s
-            for layer in rest:
-                h = layer(h)
-            logit = positive_logit(h)  # (n,)
-            g = torch.autograd.grad(logit.sum(), s, allow_unused=True)[0] \
-                if logit.requires_grad else None
-        if g is None:  # the head ignores s (e.g. everything pruned)
-            g = torch.zeros_like(s)
-        with torch.no_grad():
-            contrib = _contributions(flat, centred, g)
-        return logit.detach().double().numpy(), contrib.numpy()
-
-    return network
-
-
-def _contributions(flat: torch.Tensor, centred: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """``c[n, p] = g[n] . centred[flat[n, p]]``: flat (n, L), centred (L * 21, H), g (n, H).
-
-    Narrow tables: one batched product; wide ones (an MLP's first layer): one gather per
-    position, which stays in cache (about 10x faster at H = 80).
-    """
-    if centred.shape[1] <= 8:
-        return torch.bmm(F.embedding(flat, centred), g.unsqueeze(2)).squeeze(2)  # (n, L)
-    cols = flat.T.contiguous()  # (L, n)
-    out = g.new_empty(cols.shape)
-    for p in range(cols.shape[0]):
-        torch.sum(centred.index_select(0, cols[p]).mul_(g), 1, out=out[p])
-    return out.T  # (n, L)
-
-
+# ---------------------------------------------------------------------------------- ranking
 def top_order(contrib: np.ndarray, top: int = 3) -> np.ndarray:
     """Window positions (n, k) of the ``k = min(top, L - 1)`` largest ``|contribution|`` per
     window, largest first, the centre excluded; ties keep the lower position first."""
@@ -380,7 +298,10 @@ def predict(
     for p in paths:  # a missing, empty or binary file fails before any work
         with contextlib.closing(iter_fasta(p)) as records:
             next(records, None)
-    score = scorer(model, length, contributions=top > 0)
+    form = table_form(model, length)
+
+    def score(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return form.score(idx, contributions=top > 0)
 
     report, marks = ReadReport(), [0]
     counts = {"proteins": 0, "residues": 0, "windows": 0, "predicted_positive": 0, "chunks": 0}

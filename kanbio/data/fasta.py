@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
-from kanbio.alphabet import normalise
+from kanbio.data.alphabet import normalise
 from kanbio.errors import InputError
 
 

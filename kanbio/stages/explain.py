@@ -5,7 +5,7 @@ KAN: exact attribution, ISM, pykan feature scores and the symbolic formula; MLP 
 baseline: ISM. Written into ``out_dir``:
 
 - ``attribution_positions.tsv`` (``method, offset, score``) and ``attribution_residues.tsv``
-  (``method, offset, residue, score``), definitions in :mod:`kanbio.attribution`;
+  (``method, offset, residue, score``), definitions in :mod:`kanbio.explain.attribution`;
 - KAN only: ``formula.txt``, ``formula.tex``, ``formula_tables.tsv`` (``offset, residue, T1..TH``),
   ``symbolic_edges.tsv`` (one row per fitted edge);
 - ``motif.json``: motif recovery per method (``recovery``: precision@k, ranking AUROC, top
@@ -29,13 +29,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import attribution as att
-from . import checkpoint
-from .encode import windows_to_indices
-from .errors import InputError
-from .metrics import auroc, best_threshold
-from .output import write_json, write_table, write_text
-from .prepare import read_windows
+from kanbio.data.encode import windows_to_indices
+from kanbio.data.table import read_windows
+from kanbio.errors import InputError
+from kanbio.explain import attribution as att
+from kanbio.explain import motifs as mt
+from kanbio.metrics import auroc, best_threshold
+from kanbio.models import checkpoint, model_type, predict_logit
+from kanbio.output import write_json, write_table, write_text
 
 SIGNED = ("exact", "ism")  # methods whose residue scores carry a sign
 PRIMARY = "ism"  # the method every model has: top-level summary keys of motif.json use it
@@ -97,7 +98,7 @@ def explain(
         raise InputError("the windows table is empty", path=str(windows_path))
     idx_all = windows_to_indices(table.window.tolist())
     model, meta = checkpoint.load(model_dir, window_length=idx_all.shape[1])
-    kind = checkpoint.model_type(model)
+    kind = model_type(model)
     rows = _sample(_rows(table, split), max_windows, seed)
     if len(rows) == 0:
         raise InputError(f"no windows in split {split!r}", path=str(windows_path))
@@ -109,7 +110,7 @@ def explain(
                          f"(-{h}..+{h})", path=None if truth is None else str(truth))
     motifs = list(known_motif or [])
     for i, m in enumerate(motifs):  # fail early on a bad entry
-        att.validate_motif(m, h, i)
+        mt.validate_motif(m, h, i)
 
     methods = [att.kan_exact(model, idx), att.ism(model, idx), att.kan_feature(model, idx)] \
         if kind == "kan" else [att.ism(model, idx)]
@@ -123,17 +124,17 @@ def explain(
     }
     if planted is not None:
         result["truth"] = [{"offset": o, "residues": r, "role": role} for o, r, role in planted]
-        result["recovery"] = {a.method: att.motif_recovery(a.position, [o for o, _, _ in planted])
+        result["recovery"] = {a.method: mt.motif_recovery(a.position, [o for o, _, _ in planted])
                               for a in methods}
         checks = [{"offset": o, "residues": r, "effect": ROLE_EFFECT[role]}
                   for o, r, role in planted if role in ROLE_EFFECT]
-        result["truth_checks"] = {a.method: att.check_known_motif(a.residue, checks)
+        result["truth_checks"] = {a.method: mt.check_known_motif(a.residue, checks)
                                   for a in methods if a.method in SIGNED} if checks else {}
         rec = result["recovery"][PRIMARY]
         result.update(k=rec["k"], precision_at_k=rec["precision_at_k"],
                       ranking_auroc=rec["ranking_auroc"], top_offsets=rec["top"])
     if motifs:
-        result["known_motif_by_method"] = {a.method: att.check_known_motif(a.residue, motifs)
+        result["known_motif_by_method"] = {a.method: mt.check_known_motif(a.residue, motifs)
                                            for a in methods if a.method in SIGNED}
         result["known_motif"] = result["known_motif_by_method"][PRIMARY]
     sym = None
@@ -151,14 +152,14 @@ def _planted(truth) -> list[tuple[int, str, str]] | None:
     if truth is None:
         return None
     if isinstance(truth, (str, os.PathLike)):
-        return att.read_truth(truth)
+        return mt.read_truth(truth)
     return [(int(o), str(r), str(role)) for o, r, role in truth]
 
 
 def _symbolic(model, idx, y, idx_all, table, out, seed, max_windows, library=None
               ) -> tuple[Any, dict]:
     """Fit the formula on training windows, write it, and compare it with the network."""
-    from .symbolic import DEFAULT_LIB, auto_symbolic
+    from kanbio.explain.symbolic import DEFAULT_LIB, auto_symbolic
 
     train = _sample(np.flatnonzero(table.split == "train"), max_windows, seed)
     sym = auto_symbolic(model, idx_all[train] if len(train) else idx, lib=library or DEFAULT_LIB)
@@ -166,11 +167,11 @@ def _symbolic(model, idx, y, idx_all, table, out, seed, max_windows, library=Non
     write_text(sym.to_latex(), out / "formula.tex")
     write_table(sym.table_frame(), out / "formula_tables.tsv")
     write_table(sym.edge_frame(), out / "symbolic_edges.tsv")
-    net, formula = checkpoint.score(model, idx), sym.predict_logit(idx)
+    net, formula = predict_logit(model, idx), sym.predict_logit(idx)
     val = _sample(np.flatnonzero(table.split == "val"), max_windows, seed)
     y_val = table.label.to_numpy(np.int64)[val]
     if len(val) and len(np.unique(y_val)) == 2:
-        thr, source = best_threshold(y_val, checkpoint.score(model, idx_all[val])), "val"
+        thr, source = best_threshold(y_val, predict_logit(model, idx_all[val])), "val"
     else:
         thr, source = 0.0, "default (log-odds 0)"
     two = len(np.unique(y)) == 2
@@ -191,7 +192,7 @@ def _symbolic(model, idx, y, idx_all, table, out, seed, max_windows, library=Non
 
 def _figures(model, kind, idx, methods, sym, planted, out: Path, prefix: str = "",
              only: set[str] | None = None) -> None:
-    from . import plots
+    from kanbio.report import figures as plots
 
     def want(name: str) -> bool:
         return only is None or name in only
@@ -216,32 +217,6 @@ def _figures(model, kind, idx, methods, sym, planted, out: Path, prefix: str = "
 
 
 # ----------------------------------------------------------------------------------------- CLI
-def parse_known_motif(items: Sequence[str]) -> list[dict]:
-    """``OFFSET:RESIDUES:EFFECT`` strings (e.g. ``+1:P:depleted``) or YAML/JSON files holding a
-    list of ``{offset, residues, effect}`` (or a mapping with a ``known_motif`` list)."""
-    motifs: list[dict] = []
-    for item in items:
-        if Path(item).is_file():
-            import yaml
-
-            with open(item) as fh:
-                data = yaml.safe_load(fh)
-            data = data.get("known_motif", data) if isinstance(data, dict) else data
-            if not isinstance(data, list):
-                raise InputError("expected a list of {offset, residues, effect}", path=item)
-            motifs += data
-            continue
-        parts = item.split(":")
-        if len(parts) != 3:
-            raise InputError(f"known motif {item!r} must be OFFSET:RESIDUES:EFFECT or a file")
-        try:
-            offset = int(parts[0])
-        except ValueError:
-            raise InputError(f"known motif {item!r}: offset is not an integer") from None
-        motifs.append({"offset": offset, "residues": parts[1], "effect": parts[2]})
-    return motifs
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of ``kanbio explain``."""
     parser.add_argument("--model", required=True, help="checkpoint folder")
@@ -261,7 +236,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     """Run ``kanbio explain``; print a one-line summary on stderr."""
     res = explain(args.model, args.windows, args.out, truth=args.truth,
-                  known_motif=parse_known_motif(args.known_motif), split=args.split,
+                  known_motif=mt.parse_known_motif(args.known_motif), split=args.split,
                   max_windows=args.max_windows, seed=args.seed, figures=not args.no_figures)
     parts = [f"{res['type']} on {res['n_windows']} {args.split} windows"]
     for method, r in res.get("recovery", {}).items():

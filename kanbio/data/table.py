@@ -1,0 +1,56 @@
+"""The windows table: the contract between stages.
+
+One row per candidate residue with ``protein_id, position`` (1-based), ``residue``, ``window``
+(X-padded letters), ``label`` (1/0) and ``split`` (train/val/test); TSV, gzip allowed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kanbio.data.encode import windows_to_indices
+from kanbio.errors import InputError
+from kanbio.output import read_table
+
+WINDOW_COLUMNS = ["protein_id", "position", "residue", "window", "label"]
+COLUMNS = [*WINDOW_COLUMNS, "split"]
+SPLITS = ("train", "val", "test")
+
+
+def read_windows(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a windows table, checking its columns."""
+    if not Path(path).exists():
+        raise InputError("windows table not found", path=str(path))
+    table = read_table(path)
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(f"windows table lacks columns {missing}", path=str(path))
+    table["protein_id"] = table["protein_id"].astype(str)
+    return table
+
+
+@dataclass
+class Encoded:
+    """A windows table with its index windows (N, L) uint8 and labels (N,) int64."""
+
+    table: pd.DataFrame
+    idx: np.ndarray
+    y: np.ndarray
+
+    def mask(self, split: str) -> np.ndarray:
+        """Boolean (N,) rows of one split."""
+        return (self.table.split == split).to_numpy()
+
+
+def read_encoded(path: str | os.PathLike, splits: tuple[str, ...] = SPLITS) -> Encoded:
+    """:func:`read_windows` restricted to ``splits``, encoded."""
+    table = read_windows(path)
+    if tuple(splits) != SPLITS:
+        table = table[table.split.isin(splits)]
+    return Encoded(table, windows_to_indices(table.window.tolist()),
+                   table.label.to_numpy(np.int64))

@@ -1,0 +1,125 @@
+"""What every window model shares: the one-hot gather-sum (the first layer of KAN and MLP on
+index windows), flat one-hot columns, the input check and the parameter count."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data.alphabet import A
+from ..errors import InputError
+from . import kernels
+
+
+# one-hot primitives shared with the MLP
+# ----------------------------------------------------------------------------------------------
+class OneHotSum(torch.autograd.Function):
+    """``out[n] = bias + sum_p table[flat[n, p]]``: a gather-sum forward, a scatter-add backward
+    (compiled kernels on the CPU, embedding-bag and index-add elsewhere)."""
+
+    @staticmethod
+    def forward(ctx: Any, flat: Tensor, table: Tensor, bias: Tensor | None) -> Tensor:
+        # flat (N, L) int64, table (R, H), bias (H,) or None
+        ctx.save_for_backward(flat)
+        ctx.rows, ctx.has_bias = table.shape[0], bias is not None
+        if kernels.enabled(table):
+            return kernels.onehot_sum(flat, table, bias)
+        out = F.embedding_bag(flat, table, mode="sum")  # (N, H)
+        return out if bias is None else out.add_(bias)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor, Tensor | None]:  # grad (N, H)
+        (flat,) = ctx.saved_tensors
+        gb = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return None, gather_sum_grad(flat, grad, ctx.rows), gb
+
+
+def gather_sum_grad(flat: Tensor, grad: Tensor, rows: int) -> Tensor:
+    """Gradient of ``sum_p table[flat[n, p]]`` w.r.t. the table (rows, H) from grad (N, H)."""
+    if kernels.enabled(grad):
+        return kernels.onehot_grad(flat, grad, rows)
+    n, length = flat.shape
+    src = grad.unsqueeze(1).expand(n, length, grad.shape[1]).reshape(n * length, -1)
+    out = grad.new_zeros(rows, grad.shape[1])  # (R, H)
+    return out.index_add_(0, flat.reshape(-1), src)
+
+
+def onehot_sum(flat: Tensor, table: Tensor, bias: Tensor | None = None) -> Tensor:
+    """Multiply one-hot rows by ``table`` without building them.
+
+    Parameters
+    ----------
+    flat : (N, L) int64 flat one-hot columns ``p * 21 + a`` (see :func:`flat_index`).
+    table : (L * 21, H) float.
+    bias : optional (H,) added to every row.
+
+    Returns
+    -------
+    (N, H) tensor, equal to ``onehot(flat) @ table + bias`` in value and gradient.
+    """
+    return OneHotSum.apply(flat, table, bias)
+
+
+def flat_index(idx: Tensor, window_length: int) -> Tensor:
+    """Validate index windows (N, L) with values 0..20 and return flat columns ``p * 21 + a``."""
+    if idx.dim() != 2 or idx.shape[1] != window_length:
+        raise InputError(
+            f"index windows must have shape (N, {window_length}), got {tuple(idx.shape)}"
+        )
+    if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
+        raise InputError(f"index windows must be an integer tensor, got {idx.dtype}")
+    if idx.numel() and (int(idx.max()) >= A or (idx.dtype != torch.uint8 and int(idx.min()) < 0)):
+        raise InputError(f"index windows must hold alphabet indices 0..{A - 1}")
+    offsets = torch.arange(0, window_length * A, A, device=idx.device)  # (L,)
+    return idx.long() + offsets  # (N, L)
+
+
+class WindowModel(nn.Module):
+    """What KAN and MLP share: index-or-dense input check, construction from config, size."""
+
+    width: list[int]
+    window_length: int | None
+
+    @staticmethod
+    def _check_width(width: Sequence[int], window_length: int | None) -> list[int]:
+        """Validate a width list (input width 21·L when ``window_length`` is set)."""
+        width = [int(w) for w in width]
+        if len(width) < 2 or min(width) < 1:
+            raise InputError(f"width needs at least two positive entries, got {width}")
+        if window_length is not None and width[0] != window_length * A:
+            raise InputError(f"width[0] = {width[0]} but window_length * {A} = {window_length * A}")
+        return width
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> WindowModel:
+        """Build an (untrained) model from :meth:`config`; then ``load_state_dict``."""
+        return cls(**cfg)
+
+    def _onehot_mode(self, x: Tensor) -> bool:
+        """True for index windows (N, L), False for dense features (N, width[0]); else raise."""
+        if x.is_floating_point():
+            if x.dim() != 2 or x.shape[1] != self.width[0]:
+                raise InputError(
+                    f"dense input must have shape (N, {self.width[0]}), got {tuple(x.shape)}"
+                )
+            return False
+        if self.window_length is None:
+            raise InputError("integer (index) input needs a model built with window_length")
+        return True
+
+    def n_params(self) -> int:
+        """Number of trainable parameters."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad)
+
+
+
+def positive_logit(logits: Tensor) -> Tensor:
+    """Log-odds of the positive class (N,) from logits (N, 1) or two-class logits (N, 2)."""
+    if logits.dim() != 2 or logits.shape[1] not in (1, 2):
+        raise InputError(f"logits must have shape (N, 1) or (N, 2), got {tuple(logits.shape)}")
+    return logits[:, 0] if logits.shape[1] == 1 else logits[:, 1] - logits[:, 0]

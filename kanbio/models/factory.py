@@ -1,0 +1,102 @@
+"""Models from specs: the spec -> model construction and the parameter counts that match an MLP
+to a KAN."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import pairwise
+from typing import Any
+
+from ..data.alphabet import A
+from ..errors import InputError
+from .kan import KAN
+from .linear import LogisticBaseline
+from .mlp import MLP
+
+MODEL_TYPES = ("kan", "mlp", "linear")
+Model = KAN | MLP | LogisticBaseline
+
+
+def kan_n_params(width: Sequence[int], grid: int = 5, k: int = 3) -> int:
+    """Trainable parameters of a :class:`KAN`: ``G + k`` coefficients and two scales per edge."""
+    return sum(i * o * (grid + k + 2) for i, o in pairwise(width))
+
+
+def mlp_n_params(width: Sequence[int]) -> int:
+    """Trainable parameters of an :class:`MLP` (weights and biases)."""
+    return sum(i * o + o for i, o in pairwise(width))
+
+
+def matched_width(
+    kan_width: Sequence[int], grid: int = 5, k: int = 3, window_length: int | None = None
+) -> int:
+    """Hidden width ``h`` whose MLP ``[in, h, ..., h, out]`` (same depth) has the parameter count
+    closest to the KAN's.
+
+    Examples
+    --------
+    >>> matched_width([33 * 21, 8, 1], grid=5, k=3, window_length=33)
+    80
+    """
+    kan_width = [int(w) for w in kan_width]
+    if len(kan_width) < 3:
+        raise InputError(f"matched_width needs at least one hidden layer, got {kan_width}")
+    if window_length is not None and kan_width[0] != window_length * A:
+        raise InputError(f"width[0] = {kan_width[0]} but window_length * {A} = {window_length * A}")
+    target = kan_n_params(kan_width, grid, k)
+    n_hidden = len(kan_width) - 2
+
+    def count(h: int) -> int:
+        return mlp_n_params([kan_width[0], *[h] * n_hidden, kan_width[-1]])
+
+    lo, hi = 1, 1
+    while count(hi) < target:  # count is increasing in h: double, then bisect
+        lo, hi = hi, 2 * hi
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if count(mid) < target else (lo, mid)
+    return min((lo, hi), key=lambda h: abs(count(h) - target))
+
+
+def kan_width(spec: dict, window_length: int) -> list[int]:
+    """The width list ``[21 L, *hidden, out]`` of a KAN spec."""
+    return [window_length * A, *spec.get("hidden", [8]), spec.get("out", 1)]
+
+
+def build(spec: dict[str, Any], window_length: int, seed: int = 0,
+          reference: dict[str, Any] | None = None) -> Model:
+    """Construct an untrained model from a spec.
+
+    ``{"type": "kan", "hidden": [8], "grid": 5, "k": 3, "grid_range": [-1, 1], "out": 1}``;
+    ``{"type": "mlp", "hidden": [16]}`` or ``{"type": "mlp", "match": <kan spec>}`` for the hidden
+    width whose parameter count matches that KAN's; ``{"type": "linear", "C": 1.0}``.
+
+    Examples
+    --------
+    >>> build({"type": "kan", "hidden": [4]}, window_length=5).width
+    [105, 4, 1]
+    """
+    kind = spec.get("type")
+    if kind == "kan":
+        return KAN(kan_width(spec, window_length), grid=spec.get("grid", 5), k=spec.get("k", 3),
+                   grid_range=tuple(spec.get("grid_range", (-1.0, 1.0))),
+                   grid_eps=spec.get("grid_eps", 0.02), window_length=window_length, seed=seed)
+    if kind == "mlp":
+        match = spec.get("match") or reference
+        if match is not None and "hidden" not in spec:
+            hidden = [matched_width(kan_width(match, window_length), match.get("grid", 5),
+                                    match.get("k", 3), window_length)]
+        else:
+            hidden = spec.get("hidden", [16])
+        width = [window_length * A, *hidden, spec.get("out", 1)]
+        return MLP(width, window_length=window_length,
+                   activation=spec.get("activation", "silu"), seed=seed)
+    if kind == "linear":
+        return LogisticBaseline(C=spec.get("C", 1.0), class_weight=spec.get("class_weight",
+                                "balanced"), max_iter=spec.get("max_iter", 1000), seed=seed)
+    raise InputError(f"unknown model type {kind!r} (expected one of {', '.join(MODEL_TYPES)})")
+
+
+def model_type(model: Model) -> str:
+    """The spec type of a model: "kan", "mlp" or "linear"."""
+    return {KAN: "kan", MLP: "mlp", LogisticBaseline: "linear"}[type(model)]

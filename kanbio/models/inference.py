@@ -1,0 +1,168 @@
+"""Scoring trained models: batched log-odds, and every model as "first-layer table + head".
+
+Every window model starts with a table lookup on one-hot windows, ``s = b + sum_p W[p, a_p]``
+(a KAN's first-layer table ``T``, an MLP's first weight matrix, the logistic weights), followed by
+a head ``logit = f(s)``. :func:`table_form` gives that form once; prediction, attribution and the
+symbolic formula all read it. The head is evaluated with the model's own layers, so its values
+are those of ``model(x)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..data.alphabet import A
+from ..errors import InputError
+from .base import flat_index, onehot_sum, positive_logit
+from .factory import Model
+from .kan import KAN
+from .linear import LogisticBaseline
+from .mlp import ACTIVATIONS, MLP
+
+AA = 20  # the 20 amino acids (ALPHABET[:20]); X is padding / unknown
+
+
+def as_input(x: np.ndarray | Tensor) -> Tensor:
+    """Integer windows (N, L) -> uint8 tensor; real-valued features (N, D) -> float32 tensor."""
+    if torch.is_tensor(x):
+        return x
+    x = np.asarray(x)
+    dtype = np.uint8 if np.issubdtype(x.dtype, np.integer) else np.float32
+    return torch.from_numpy(np.array(x, dtype=dtype, order="C"))
+
+
+@torch.no_grad()
+def predict_logit(model: Model | torch.nn.Module, x: np.ndarray | Tensor,
+                  batch_size: int = 8192, device: torch.device | str = "cpu") -> np.ndarray:
+    """Positive-class log-odds (N,) float64 of index windows (N, L) or dense features.
+
+    Examples
+    --------
+    >>> from kanbio.models import KAN
+    >>> predict_logit(KAN([5 * 21, 2, 1], window_length=5), np.zeros((3, 5), np.uint8)).shape
+    (3,)
+    """
+    if isinstance(model, LogisticBaseline):
+        return np.asarray(model.decision_function(np.asarray(x)), dtype=np.float64)
+    model.eval()
+    x = as_input(x)
+    out = [positive_logit(model(x[i : i + batch_size].to(device))).double().cpu()
+           for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+@dataclass
+class TableForm:
+    """A model as ``logit = head(bias + sum_p weights[p, a_p])``.
+
+    Attributes
+    ----------
+    weights : (L, 21, H) first-layer table.
+    bias : (H,) constant of the first layer.
+    head : (M, H) -> (M,) log-odds from the first-layer sums.
+    """
+
+    weights: Tensor
+    bias: Tensor
+    head: Callable[[Tensor], Tensor]
+
+    @property
+    def window_length(self) -> int:
+        return self.weights.shape[0]
+
+    def centred(self) -> Tensor:
+        """``W[p, a] - mean_b W[p, b]`` (L, 21, H), b over the 20 amino acids."""
+        return self.weights - self.weights[:, :AA].mean(1, keepdim=True)
+
+    def sums(self, flat: Tensor) -> Tensor:
+        """First-layer sums (n, H) of flat one-hot columns (n, L), as the model's forward."""
+        return onehot_sum(flat, self.weights.reshape(-1, self.weights.shape[2])) + self.bias
+
+    def slopes(self, s: Tensor) -> tuple[Tensor, Tensor]:
+        """Log-odds (n,) and their gradient ``g = d logit / d s`` (n, H) at sums ``s`` (n, H)."""
+        s = s.detach().requires_grad_(True)
+        with torch.enable_grad():
+            logit = self.head(s)
+            g = torch.autograd.grad(logit.sum(), s, allow_unused=True)[0] \
+                if logit.requires_grad else None
+        return logit.detach(), torch.zeros_like(s) if g is None else g
+
+    def score(self, idx: np.ndarray, contributions: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Log-odds (n,) float64 and per-offset contributions (n, L) of index windows (n, L).
+
+        The contribution of offset ``p`` is ``g_n . (W[p, a_np] - mean_b W[p, b])``: the
+        first-order change of the log-odds when the residue is replaced by the position's
+        average amino acid (exact for a linear head). Without ``contributions``: (n, 0).
+        """
+        flat = flat_index(torch.from_numpy(np.ascontiguousarray(idx)), self.window_length)
+        with torch.no_grad():
+            s = self.sums(flat)  # (n, H)
+            if not contributions:
+                return self.head(s).double().numpy(), np.zeros((len(idx), 0), np.float32)
+        logit, g = self.slopes(s)
+        with torch.no_grad():
+            contrib = window_contributions(flat, self.centred().reshape(-1, s.shape[1]), g)
+        return logit.double().numpy(), contrib.numpy()
+
+
+def window_contributions(flat: Tensor, centred: Tensor, g: Tensor) -> Tensor:
+    """``c[n, p] = g[n] . centred[flat[n, p]]``: flat (n, L), centred (L * 21, H), g (n, H).
+
+    Narrow tables: one batched product; wide ones (an MLP's first layer): one gather per
+    position, which stays in cache (about 10x faster at H = 80).
+    """
+    if centred.shape[1] <= 8:
+        return torch.bmm(F.embedding(flat, centred), g.unsqueeze(2)).squeeze(2)  # (n, L)
+    cols = flat.T.contiguous()  # (L, n)
+    out = g.new_empty(cols.shape)
+    for p in range(cols.shape[0]):
+        torch.sum(centred.index_select(0, cols[p]).mul_(g), 1, out=out[p])
+    return out.T  # (n, L)
+
+
+@torch.no_grad()
+def table_form(model: Model, window_length: int | None = None) -> TableForm:
+    """The first layer of a one-hot model as a table and the rest as a function.
+
+    A network is put in eval mode and its parameters are frozen (``requires_grad`` False).
+    ``window_length``, when given, must match the model's.
+    """
+    if isinstance(model, LogisticBaseline):
+        model._check_fitted()
+        w = torch.as_tensor(model.coef_, dtype=torch.float64).reshape(-1, A, 1)
+        form = TableForm(w, torch.tensor([model.intercept_], dtype=torch.float64),
+                         lambda h: h[:, 0])
+    elif isinstance(model, (KAN, MLP)):
+        if model.window_length is None:
+            raise InputError("a table form needs a model built for one-hot windows "
+                             "(window_length)")
+        model.eval().requires_grad_(False)
+        length = model.window_length
+        if isinstance(model, KAN):
+            t, const = model.first_layer_table()
+            layers: Sequence[Callable[[Tensor], Tensor]] = list(model.layers[1:])
+        else:
+            t = model.weights[0].detach().reshape(length, A, -1)
+            const = model.biases[0].detach()
+            act = ACTIVATIONS[model.activation]
+            layers = [lambda h, w=w, b=b: torch.addmm(b, act(h), w)
+                      for w, b in zip(model.weights[1:], model.biases[1:], strict=True)]
+
+        def head(h: Tensor) -> Tensor:
+            for layer in layers:
+                h = layer(h)
+            return positive_logit(h)
+
+        form = TableForm(t, const, head)
+    else:
+        raise InputError(f"no table form for {type(model).__name__}")
+    if window_length is not None and form.window_length != window_length:
+        raise InputError(f"model is built for windows of length {form.window_length}, got "
+                         f"{window_length}")
+    return form
