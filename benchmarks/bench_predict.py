@@ -23,26 +23,21 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from kanbio.data.alphabet import ALPHABET  # noqa: E402
+from kanbio.data.alphabet import LETTERS  # noqa: E402
+from kanbio.data.synthetic import benchmark_proteome  # noqa: E402
 from kanbio.models import build, checkpoint  # noqa: E402
 from kanbio.stages.predict import predict  # noqa: E402
-
-# UniProt-like background frequencies of the 20 amino acids (ALPHABET order, %).
-FREQ = np.array([8.25, 5.53, 4.06, 5.45, 1.37, 3.93, 6.75, 7.07, 2.27, 5.96,
-                 9.66, 5.84, 2.42, 3.86, 4.70, 6.56, 5.34, 1.08, 2.92, 6.87])
 
 
 def write_fasta(path: Path, n_residues: int, seed: int = 0, mean_length: int = 400,
                 block: int = 1_000_000) -> int:
     """Write ``n_residues`` residues as proteins of 50..750 letters; return the protein count."""
     rng = np.random.default_rng(seed)
-    letters = np.frombuffer(ALPHABET[:20].encode(), np.uint8)
-    p = FREQ / FREQ.sum()
     n_prot, done = 0, 0
     with open(path, "w") as fh:
         while done < n_residues:
             size = min(block, n_residues - done)
-            buf = letters[rng.choice(20, size=size, p=p)].tobytes().decode()
+            buf = LETTERS[benchmark_proteome(size, seed + done)].tobytes().decode()
             cuts = np.cumsum(rng.integers(50, 2 * mean_length - 50, size // 50 + 2))
             cuts = np.concatenate([[0], cuts[cuts < size], [size]])
             for a, b in zip(cuts[:-1], cuts[1:], strict=True):

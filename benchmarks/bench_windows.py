@@ -19,18 +19,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from kanbio.data.alphabet import ALPHABET  # noqa: E402
+from kanbio.data.alphabet import LETTERS  # noqa: E402
+from kanbio.data.synthetic import benchmark_proteome  # noqa: E402
 from kanbio.data.windows import extract_indices, layout  # noqa: E402
-
-# UniProt-like background frequencies of the 20 amino acids (ALPHABET order, %).
-FREQ = np.array([8.25, 5.53, 4.06, 5.45, 1.37, 3.93, 6.75, 7.07, 2.27, 5.96,
-                 9.66, 5.84, 2.42, 3.86, 4.70, 6.56, 5.34, 1.08, 2.92, 6.87])
 
 
 def proteome(n_residues: int, seed: int = 0, mean_length: int = 400) -> list[str]:
     rng = np.random.default_rng(seed)
-    letters = np.frombuffer(ALPHABET[:20].encode(), np.uint8)
-    buf = letters[rng.choice(20, size=n_residues, p=FREQ / FREQ.sum())].tobytes().decode()
+    buf = LETTERS[benchmark_proteome(n_residues, seed)].tobytes().decode()
     cuts = np.cumsum(rng.integers(50, 2 * mean_length - 50, n_residues // 50 + 2))
     cuts = np.concatenate([[0], cuts[cuts < n_residues], [n_residues]])
     return [buf[a:b] for a, b in zip(cuts[:-1], cuts[1:], strict=True)]

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from kanbio import __version__
+from kanbio.config import BOOTSTRAP
 from kanbio.errors import InputError
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {}
@@ -170,7 +171,7 @@ def _evaluate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, help="checkpoint folder")
     p.add_argument("--windows", required=True, help="windows table with val and test splits")
     p.add_argument("--out", required=True, help="metrics.json path")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for CIs")
+    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP, help="bootstrap resamples for CIs")
 
 
 @command("evaluate", "test metrics with CIs (threshold chosen on validation)")(_evaluate_args)

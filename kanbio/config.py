@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import os
 from importlib import resources
 from typing import Any
@@ -13,14 +14,51 @@ import yaml
 
 from kanbio.errors import InputError
 
-SPLIT_DEFAULTS = {"method": "protein", "fractions": [0.7, 0.15, 0.15], "seed": 0,
-                  "identity": 0.3, "coverage": 0.8}
+#: Dataset keys that name input files.
+INPUT_KEYS = ("fasta", "sites", "positives", "negatives",
+              "test_fasta", "test_sites", "test_positives", "test_negatives")
+
+
+@functools.cache
+def _schema() -> dict:
+    text = resources.files("kanbio").joinpath("config.schema.yaml").read_text()
+    return yaml.safe_load(text)
 
 
 def schema() -> dict:
-    """The configuration JSON schema (also used by the Snakefile's ``validate``)."""
-    text = resources.files("kanbio").joinpath("config.schema.yaml").read_text()
-    return yaml.safe_load(text)
+    """The configuration JSON schema (kanbio/config.schema.yaml): the only source of defaults."""
+    return copy.deepcopy(_schema())
+
+
+def _defaults(sch: dict) -> dict[str, Any]:
+    """``{key: default}`` of an object schema's properties (nested objects recursively)."""
+    out: dict[str, Any] = {}
+    for key, prop in sch.get("properties", {}).items():
+        if "$ref" in prop:
+            prop = _schema()["definitions"][prop["$ref"].split("/")[-1]]
+        if "default" in prop:
+            out[key] = copy.deepcopy(prop["default"])
+        elif prop.get("type") == "object" and _defaults(prop):
+            out[key] = _defaults(prop)
+    return out
+
+
+#: Top-level defaults of the schema, e.g. ``DEFAULTS["bootstrap"]``, ``DEFAULTS["split"]``.
+DEFAULTS: dict[str, Any] = _defaults(_schema())
+BOOTSTRAP: int = DEFAULTS["bootstrap"]
+
+
+def with_defaults(config: dict) -> dict:
+    """A copy of a validated config with every top-level default of the schema filled in."""
+    out = copy.deepcopy(config)
+    for key, value in DEFAULTS.items():
+        if isinstance(value, dict):
+            out[key] = {**value, **out.get(key, {})}
+        else:
+            out.setdefault(key, copy.deepcopy(value))
+    out["explain"].setdefault("seeds", out["seeds"][:1])
+    out["search"].setdefault("seed", out["seeds"][0])
+    return out
 
 
 def _allowed_keys(sch: dict, root: dict) -> list[str]:
@@ -31,7 +69,7 @@ def _allowed_keys(sch: dict, root: dict) -> list[str]:
 
 def validate(config: dict, path: str = "config") -> dict:
     """Validate ``config`` against the schema; raise one InputError naming the first bad key."""
-    sch = schema()
+    sch = _schema()
     validator = jsonschema.Draft202012Validator(sch)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(e.path)))
     if not errors:
@@ -73,12 +111,11 @@ def dataset(config: dict, name: str, path: str = "config") -> dict[str, Any]:
         raise InputError(f"no dataset '{name}' (configured: {', '.join(sorted(datasets))})",
                          path=path)
     ds = copy.deepcopy(datasets[name])
-    ds.setdefault("half_width", config.get("half_width", 16))
-    ds.setdefault("strict", config.get("strict", False))
-    ds["split"] = {**SPLIT_DEFAULTS, **config.get("split", {}), **ds.get("split", {})}
+    ds.setdefault("half_width", config.get("half_width", DEFAULTS["half_width"]))
+    ds.setdefault("strict", config.get("strict", DEFAULTS["strict"]))
+    ds["split"] = {**DEFAULTS["split"], **config.get("split", {}), **ds.get("split", {})}
     ds["residues"] = ds["residues"].upper()
-    for key in ("fasta", "sites", "positives", "negatives",
-                "test_fasta", "test_sites", "test_positives", "test_negatives"):
+    for key in INPUT_KEYS:
         if isinstance(ds.get(key), str):
             ds[key] = [ds[key]]
     return ds

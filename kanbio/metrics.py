@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from kanbio.config import BOOTSTRAP
 from kanbio.errors import InputError
 
 THRESHOLD_METRICS = ("acc", "bacc", "sn", "sp", "mcc", "f1")
@@ -111,6 +112,19 @@ def binary_metrics(y, score, threshold: float) -> dict[str, float]:
     return {k: float(out[k]) for k in METRICS} | {"n": n, "positives": npos}
 
 
+def validation_threshold(y, score) -> tuple[float, str]:
+    """The decision threshold of a model and where it came from: max MCC on the validation
+    labels ``y`` and log-odds ``score`` (``"val"``), or log-odds 0 when validation lacks a class.
+
+    The one place a threshold is chosen (evaluate, search and the explain stage call it;
+    ``predict`` reads the one ``evaluate`` wrote).
+    """
+    y = np.asarray(y)
+    if len(y) and len(np.unique(y)) == 2:
+        return best_threshold(y, score), "val"
+    return 0.0, "default (log-odds 0: validation lacks a class)"
+
+
 def best_threshold(y, score, metric: str = "mcc") -> float:
     """Threshold maximising ``metric`` over all cut points, in O(n log n).
 
@@ -178,7 +192,7 @@ def _check_boot(n_boot: int, alpha: float) -> None:
 
 
 def bootstrap_ci(
-    y, score, threshold: float, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+    y, score, threshold: float, n_boot: int = BOOTSTRAP, seed: int = 0, alpha: float = 0.05,
     stratified: bool = True,
 ) -> dict[str, tuple[float, float]]:
     """Percentile bootstrap confidence intervals of every metric of :func:`binary_metrics`.
@@ -216,7 +230,7 @@ def bootstrap_ci(
 
 
 def paired_auroc_difference(
-    y, score_a, score_b, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+    y, score_a, score_b, n_boot: int = BOOTSTRAP, seed: int = 0, alpha: float = 0.05,
     stratified: bool = True,
 ) -> dict[str, float]:
     """Paired bootstrap of AUROC(a) - AUROC(b): both models are scored on the same resamples.
@@ -248,7 +262,7 @@ def paired_auroc_difference(
 
 
 def seed_mean_ci(
-    y, scores, thresholds, n_boot: int = 1000, seed: int = 0, alpha: float = 0.05,
+    y, scores, thresholds, n_boot: int = BOOTSTRAP, seed: int = 0, alpha: float = 0.05,
     stratified: bool = True,
 ) -> dict[str, tuple[float, float, float]]:
     """Every metric averaged over several models (seeds) scored on the same samples, with CIs.

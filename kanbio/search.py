@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from kanbio.errors import InputError
-from kanbio.metrics import best_threshold, binary_metrics
+from kanbio.metrics import binary_metrics, validation_threshold
 from kanbio.models import predict_logit
 from kanbio.train import train_model
 
@@ -83,7 +83,7 @@ def search(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarra
     for i, over in enumerate(candidates(spec)):
         cand = apply(spec, over)
         logit, facts = _fit_score(cand, x_tr, y_tr, x_va, y_va, seed, reference)
-        m = binary_metrics(y_va, logit, best_threshold(y_va, logit))
+        m = binary_metrics(y_va, logit, validation_threshold(y_va, logit)[0])
         rows.append({"candidate": i, "overrides": json.dumps(over, sort_keys=True), **facts,
                      "val_auroc": m["auroc"], "val_auprc": m["auprc"], "val_mcc": m["mcc"],
                      "val_loss": _log_loss(y_va, logit)})

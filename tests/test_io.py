@@ -9,11 +9,8 @@ import pytest
 
 from kanbio.data.alphabet import ALPHABET, normalise
 from kanbio.data.encode import (
-    from_one_hot,
     indices_to_windows,
-    load_npz,
     one_hot,
-    save_npz,
     windows_to_indices,
 )
 from kanbio.data.fasta import Protein, read_fasta_with_sites, read_marked_fasta, read_window_fasta
@@ -159,7 +156,7 @@ def test_extract_matches_naive_loop():
     assert list(zip(df.protein_id, df.position, df.window, df.label, strict=True)) == expected
 
 
-def test_encode_round_trip(tmp_path):
+def test_encode_round_trip():
     wins = ["ACDXK", "YYWVX", "XXXXX"]
     idx = windows_to_indices(wins)
     assert idx.dtype == np.uint8 and idx.shape == (3, 5)
@@ -167,7 +164,4 @@ def test_encode_round_trip(tmp_path):
     oh = one_hot(idx)
     assert oh.shape == (3, 5 * 21) and oh.dtype == np.float32
     assert (oh.sum(axis=1) == 5).all() and oh[0, ALPHABET.index("A")] == 1
-    assert (from_one_hot(oh) == idx).all()
-    save_npz(tmp_path / "c.npz", idx, np.array([1, 0, 1]))
-    data = load_npz(tmp_path / "c.npz")
-    assert (data["windows"] == idx).all() and data["labels"].tolist() == [1, 0, 1]
+    assert (oh.reshape(3, 5, 21).argmax(-1) == idx).all()

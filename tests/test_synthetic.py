@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from kanbio.data.alphabet import ALPHABET, PAD_INDEX, A, to_indices
+from kanbio.data.alphabet import ALPHABET, PAD_INDEX, A
+from kanbio.data.encode import windows_to_indices
 from kanbio.data.synthetic import (
     BACKGROUND,
     TASKS,
@@ -32,7 +33,7 @@ def windows(data: SyntheticSet, h: int) -> tuple[np.ndarray, np.ndarray, np.ndar
     wins, labels, group = [], [], []
     pad = np.full(h, PAD_INDEX, dtype=np.uint8)
     for g, (_, seq, pos) in enumerate(data.proteins):
-        idx = np.concatenate([pad, to_indices(seq), pad])
+        idx = np.concatenate([pad, windows_to_indices([seq])[0], pad])
         c = np.array([i for i, a in enumerate(seq) if a in data.residues], dtype=np.int64)
         wins.append(idx[c[:, None] + np.arange(2 * h + 1)])  # centre i sits at i + h
         labels.append(np.isin(c + 1, pos))

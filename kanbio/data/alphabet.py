@@ -56,14 +56,6 @@ def normalise(seq: str) -> tuple[str, Counter]:
     return LETTERS[idx].tobytes().decode("ascii"), mapped
 
 
-def to_indices(seq: str) -> np.ndarray:
-    """Encode a clean sequence (letters of ALPHABET) as uint8 indices."""
-    idx = LUT[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
-    if (idx == INVALID).any():
-        raise ValueError("sequence has characters outside the alphabet")
-    return idx
-
-
 def to_letters(idx: np.ndarray) -> str:
     """Decode uint8 indices back to a string."""
     return LETTERS[np.asarray(idx, dtype=np.uint8)].tobytes().decode("ascii")

@@ -6,12 +6,11 @@ inside a model's dense path or for scikit-learn.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import numpy as np
 
-from kanbio.data.alphabet import ALPHABET, INVALID, LETTERS, LUT, A
+from kanbio.data.alphabet import INVALID, LETTERS, LUT, A
 
 
 def windows_to_indices(windows: Sequence[str]) -> np.ndarray:
@@ -44,27 +43,4 @@ def one_hot(idx: np.ndarray, dtype: type = np.float32) -> np.ndarray:
     out = np.zeros((n, length * A), dtype=dtype)
     cols = np.arange(length) * A + idx  # (N, L)
     np.put_along_axis(out, cols.astype(np.intp), 1, axis=1)
-    return out
-
-
-def from_one_hot(x: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`one_hot` (argmax per position)."""
-    n = x.shape[0]
-    return x.reshape(n, -1, A).argmax(axis=2).astype(np.uint8)
-
-
-def save_npz(path: str | os.PathLike, idx: np.ndarray, labels: np.ndarray, **extra) -> None:
-    """Write an index cache atomically (``.npz``, compressed)."""
-    tmp = f"{path}.tmp.npz"
-    np.savez_compressed(tmp, windows=np.asarray(idx, np.uint8), labels=np.asarray(labels, np.int8),
-                        alphabet=np.array(ALPHABET), **extra)
-    os.replace(tmp, path)
-
-
-def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read an index cache, checking that it was written with this alphabet."""
-    with np.load(path, allow_pickle=False) as data:
-        out = {k: data[k] for k in data.files}
-    if str(out.pop("alphabet")) != ALPHABET:
-        raise ValueError(f"{path}: cache was written with a different alphabet")
     return out

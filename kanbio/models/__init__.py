@@ -9,7 +9,8 @@ from __future__ import annotations
 from .base import WindowModel, flat_index, onehot_sum, positive_logit
 from .factory import Model, build, kan_n_params, matched_width, mlp_n_params, model_type
 from .inference import TableForm, predict_logit, table_form
-from .kan import KAN, KANLayer
+from .kan import KAN
+from .layer import KANLayer
 from .linear import LogisticBaseline
 from .mlp import MLP
 

@@ -58,9 +58,19 @@ def matched_width(
     return min((lo, hi), key=lambda h: abs(count(h) - target))
 
 
+#: Hidden widths of a spec that names none.
+DEFAULT_HIDDEN = {"kan": [8], "mlp": [16]}
+
+
+def _given(spec: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """The spec's values for ``keys`` it sets (the model classes own the defaults)."""
+    return {k: tuple(spec[k]) if isinstance(spec[k], list) else spec[k] for k in keys if k in spec}
+
+
 def kan_width(spec: dict, window_length: int) -> list[int]:
-    """The width list ``[21 L, *hidden, out]`` of a KAN spec."""
-    return [window_length * A, *spec.get("hidden", [8]), spec.get("out", 1)]
+    """The width list ``[21 L, *hidden, out]`` of a KAN or MLP spec."""
+    hidden = spec.get("hidden", DEFAULT_HIDDEN.get(spec.get("type"), DEFAULT_HIDDEN["kan"]))
+    return [window_length * A, *hidden, spec.get("out", 1)]
 
 
 def build(spec: dict[str, Any], window_length: int, seed: int = 0,
@@ -69,7 +79,8 @@ def build(spec: dict[str, Any], window_length: int, seed: int = 0,
 
     ``{"type": "kan", "hidden": [8], "grid": 5, "k": 3, "grid_range": [-1, 1], "out": 1}``;
     ``{"type": "mlp", "hidden": [16]}`` or ``{"type": "mlp", "match": <kan spec>}`` for the hidden
-    width whose parameter count matches that KAN's; ``{"type": "linear", "C": 1.0}``.
+    width whose parameter count matches that KAN's; ``{"type": "linear", "C": 1.0}``. Keys a spec
+    leaves out take the model class's defaults.
 
     Examples
     --------
@@ -78,22 +89,17 @@ def build(spec: dict[str, Any], window_length: int, seed: int = 0,
     """
     kind = spec.get("type")
     if kind == "kan":
-        return KAN(kan_width(spec, window_length), grid=spec.get("grid", 5), k=spec.get("k", 3),
-                   grid_range=tuple(spec.get("grid_range", (-1.0, 1.0))),
-                   grid_eps=spec.get("grid_eps", 0.02), window_length=window_length, seed=seed)
+        return KAN(kan_width(spec, window_length), window_length=window_length, seed=seed,
+                   **_given(spec, ("grid", "k", "grid_range", "grid_eps")))
     if kind == "mlp":
         match = spec.get("match") or reference
+        width = kan_width(spec, window_length)
         if match is not None and "hidden" not in spec:
-            hidden = [matched_width(kan_width(match, window_length), match.get("grid", 5),
-                                    match.get("k", 3), window_length)]
-        else:
-            hidden = spec.get("hidden", [16])
-        width = [window_length * A, *hidden, spec.get("out", 1)]
-        return MLP(width, window_length=window_length,
-                   activation=spec.get("activation", "silu"), seed=seed)
+            ref = build({**match, "type": "kan"}, window_length)
+            width[1:-1] = [matched_width(ref.width, ref.grid, ref.k, window_length)]
+        return MLP(width, window_length=window_length, seed=seed, **_given(spec, ("activation",)))
     if kind == "linear":
-        return LogisticBaseline(C=spec.get("C", 1.0), class_weight=spec.get("class_weight",
-                                "balanced"), max_iter=spec.get("max_iter", 1000), seed=seed)
+        return LogisticBaseline(seed=seed, **_given(spec, ("C", "class_weight", "max_iter")))
     raise InputError(f"unknown model type {kind!r} (expected one of {', '.join(MODEL_TYPES)})")
 
 

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from kanbio.config import BOOTSTRAP
 from kanbio.data.encode import windows_to_indices
 from kanbio.data.table import read_windows
 from kanbio.errors import InputError
-from kanbio.metrics import best_threshold, binary_metrics, bootstrap_ci
+from kanbio.metrics import binary_metrics, bootstrap_ci, validation_threshold
 from kanbio.models import checkpoint, predict_logit
 from kanbio.output import write_json, write_table
 
@@ -30,16 +31,13 @@ def predictions(model_dir: str | os.PathLike, windows_path: str | os.PathLike) -
 
 
 def evaluate(model_dir: str | os.PathLike, windows_path: str | os.PathLike,
-             out_path: str | os.PathLike, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+             out_path: str | os.PathLike, n_boot: int = BOOTSTRAP, seed: int = 0) -> dict[str, Any]:
     """Write ``metrics.json`` (and ``predictions.tsv.gz`` beside it); return the metrics."""
     preds, meta = predictions(model_dir, windows_path)
     val, test = preds[preds.split == "val"], preds[preds.split == "test"]
     if test.empty:
         raise InputError("the windows table has no test split", path=str(windows_path))
-    if val.label.nunique() == 2:
-        threshold, source = best_threshold(val.label.to_numpy(), val.score.to_numpy()), "val"
-    else:
-        threshold, source = 0.0, "default (log-odds 0: validation lacks a class)"
+    threshold, source = validation_threshold(val.label.to_numpy(), val.score.to_numpy())
     y, s = test.label.to_numpy(), test.score.to_numpy()
     result = {
         "model": str(model_dir),

@@ -34,9 +34,11 @@ from kanbio.data.table import read_windows
 from kanbio.errors import InputError
 from kanbio.explain import attribution as att
 from kanbio.explain import motifs as mt
-from kanbio.metrics import auroc, best_threshold
+from kanbio.explain.symbolic import DEFAULT_LIB, auto_symbolic
+from kanbio.metrics import auroc, validation_threshold
 from kanbio.models import checkpoint, model_type, predict_logit
 from kanbio.output import write_json, write_table, write_text
+from kanbio.report import figures as plots
 
 SIGNED = ("exact", "ism")  # methods whose residue scores carry a sign
 PRIMARY = "ism"  # the method every model has: top-level summary keys of motif.json use it
@@ -159,8 +161,6 @@ def _planted(truth) -> list[tuple[int, str, str]] | None:
 def _symbolic(model, idx, y, idx_all, table, out, seed, max_windows, library=None
               ) -> tuple[Any, dict]:
     """Fit the formula on training windows, write it, and compare it with the network."""
-    from kanbio.explain.symbolic import DEFAULT_LIB, auto_symbolic
-
     train = _sample(np.flatnonzero(table.split == "train"), max_windows, seed)
     sym = auto_symbolic(model, idx_all[train] if len(train) else idx, lib=library or DEFAULT_LIB)
     write_text(sym.to_text(), out / "formula.txt")
@@ -170,10 +170,7 @@ def _symbolic(model, idx, y, idx_all, table, out, seed, max_windows, library=Non
     net, formula = predict_logit(model, idx), sym.predict_logit(idx)
     val = _sample(np.flatnonzero(table.split == "val"), max_windows, seed)
     y_val = table.label.to_numpy(np.int64)[val]
-    if len(val) and len(np.unique(y_val)) == 2:
-        thr, source = best_threshold(y_val, predict_logit(model, idx_all[val])), "val"
-    else:
-        thr, source = 0.0, "default (log-odds 0)"
+    thr, source = validation_threshold(y_val, predict_logit(model, idx_all[val]))
     two = len(np.unique(y)) == 2
     edges = sym.edge_frame()
     return sym, {
@@ -192,8 +189,6 @@ def _symbolic(model, idx, y, idx_all, table, out, seed, max_windows, library=Non
 
 def _figures(model, kind, idx, methods, sym, planted, out: Path, prefix: str = "",
              only: set[str] | None = None) -> None:
-    from kanbio.report import figures as plots
-
     def want(name: str) -> bool:
         return only is None or name in only
 

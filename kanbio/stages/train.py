@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from kanbio.data.table import read_encoded
+from kanbio.errors import InputError
 from kanbio.models import checkpoint
 from kanbio.output import write_text
 from kanbio.train import config_dict, train_model
@@ -21,16 +21,11 @@ def train_table(windows_path: str | os.PathLike, spec: dict[str, Any], seed: int
 
     Writes ``model.pt``, ``model.json`` and ``curve.tsv`` into ``out_dir``; returns the metadata.
     """
-
-    from kanbio.data.encode import windows_to_indices
-    from kanbio.data.table import read_windows
-
-    table = read_windows(windows_path)
-    idx = windows_to_indices(table.window.tolist())
-    y = table.label.to_numpy(np.int64)
-    tr, va = (table.split == "train").to_numpy(), (table.split == "val").to_numpy()
+    data = read_encoded(windows_path)
+    table, idx, y = data.table, data.idx, data.y
+    tr, va = data.mask("train"), data.mask("val")
     if not tr.any():
-        raise ValueError(f"{windows_path}: no training windows")
+        raise InputError("no training windows", path=str(windows_path))
     length = idx.shape[1]
     model, hist, cfg = train_model(spec, idx[tr], y[tr], idx[va], y[va], seed, reference,
                                    progress)

@@ -10,27 +10,18 @@ try:  # kanbio's schema (kanbio/config.schema.yaml); an unknown key gets a sugge
     kcfg.validate(config, "config")
 except InputError as err:
     raise SystemExit(f"kanbio: error: {err}") from None
+config.update(kcfg.with_defaults(config))  # the schema's defaults, filled in once
 
 ENV = "../../environment.yml"  # relative to workflow/rules/
 DATASETS = sorted(config["datasets"])
 MODELS = sorted(config.get("models", {}))
-SEEDS = config.get("seeds", [0, 1, 2])
-COMPARE = config.get("compare", ["kan", "mlp"])
-EXPLAIN_SEEDS = config.get("explain", {}).get("seeds", SEEDS[:1])
+SEEDS = config["seeds"]
+COMPARE = config["compare"]
+EXPLAIN_SEEDS = config["explain"]["seeds"]
 KAN_MODELS = [m for m in MODELS if config["models"][m]["type"] == "kan"]
 OTHER_MODELS = [m for m in MODELS if m not in KAN_MODELS]
 KAN_PATTERN = "|".join(KAN_MODELS) or "(?!)"  # (?!) matches nothing
 OTHER_PATTERN = "|".join(OTHER_MODELS) or "(?!)"
-INPUT_KEYS = [
-    "fasta",
-    "sites",
-    "positives",
-    "negatives",
-    "test_fasta",
-    "test_sites",
-    "test_positives",
-    "test_negatives",
-]
 
 
 wildcard_constraints:
@@ -47,7 +38,7 @@ def dataset_spec(name):
 def dataset_inputs(wildcards):
     """Every input file of a dataset, so that editing one reruns its preparation."""
     spec = dataset_spec(wildcards.dataset)
-    return [path for key in INPUT_KEYS for path in spec.get(key, [])]
+    return [path for key in kcfg.INPUT_KEYS for path in spec.get(key, [])]
 
 
 def model_spec(name):
@@ -64,7 +55,7 @@ def reference_spec(name):
 
 # ---- model selection: models with a `search` block are tuned on the validation split ----
 SEARCHED = [m for m in MODELS if config["models"][m].get("search")]
-SEARCH = config.get("search", {})
+SEARCH = config["search"]
 
 
 def choice_file(dataset, model):
@@ -107,9 +98,17 @@ def explain_params(wildcards):
     return {
         "truth": ds.get("truth"),
         "known_motif": ds.get("known_motif"),
-        "max_windows": config.get("explain", {}).get("max_windows", 10000),
+        "max_windows": config["explain"]["max_windows"],
         "library": config["models"][wildcards.model].get("symbolic_library"),
+        "figures": explain_figures(wildcards.model),
     }
+
+
+def explain_figures(model):
+    """The figures drawn for a model: the rule outputs named <model>_seed<k>_<figure>.png."""
+    if model in KAN_MODELS:
+        return ["logo_exact", "heatmap_exact", "heatmap_ism", "network", "functions"]
+    return ["heatmap_ism", "logo_ism"]
 
 
 def explained_pairs(wildcards=None):

@@ -23,6 +23,6 @@ rule evaluate:
         mem_mb=2000,
         runtime=30,
     params:
-        bootstrap=config.get("bootstrap", 1000),
+        bootstrap=config["bootstrap"],
     script:
         "../scripts/evaluate.py"

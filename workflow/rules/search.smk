@@ -18,7 +18,7 @@ rule search:
     params:
         spec=lambda wc: model_spec(wc.model),
         reference=lambda wc: reference_spec(wc.model),
-        seed=SEARCH.get("seed", SEEDS[0]),
-        metric=SEARCH.get("metric", "auroc"),
+        seed=SEARCH["seed"],
+        metric=SEARCH["metric"],
     script:
         "../scripts/search.py"

@@ -1,6 +1,6 @@
 """Snakemake script: attributions, symbolic formula, motif check and figures of one checkpoint.
 
-The figures drawn are exactly the rule's ``.png`` outputs (named ``<prefix><figure>.png``).
+The figures (``params.explain["figures"]``, see common.smk) go beside the rule's figure outputs.
 """
 
 from pathlib import Path
@@ -12,8 +12,7 @@ from kanbio.stages.snakemake import run
 
 smk = snakemake  # noqa: F821
 torch.set_num_threads(smk.threads)
-pngs = [Path(p) for p in smk.output if str(p).endswith(".png")]
-prefix = f"{smk.wildcards.model}_seed{smk.wildcards.seed}_"
+fig_dir = Path(next(p for p in smk.output if str(p).endswith(".png"))).parent
 run(smk, explain, str(Path(smk.input.model).parent), smk.input.windows,
-    str(Path(smk.output.motif).parent), figures=[p.stem[len(prefix):] for p in pngs],
-    figures_dir=str(pngs[0].parent), prefix=prefix, **smk.params.explain)
+    str(Path(smk.output.motif).parent), figures_dir=str(fig_dir),
+    prefix=f"{smk.wildcards.model}_seed{smk.wildcards.seed}_", **smk.params.explain)

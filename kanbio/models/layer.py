@@ -1,0 +1,244 @@
+"""One KAN layer (:class:`KANLayer`): ``in * out`` learnable edge functions ``phi(x) = w_b b(x) +
+w_s sum_i c_i B_i(x)``, its grid (update, refinement), least-squares refit and one-hot table."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..errors import InputError
+from . import kernels
+from .autograd import (
+    BSplineBasis,
+    CompiledLocalKANLayerFn,
+    KANLayerFn,
+    LocalKANLayerFn,
+    OneHotTable,
+)
+from .bspline import BASE_FUNS, Knots
+
+
+class KANLayer(nn.Module):
+    """One KAN layer: ``in_dim * out_dim`` learnable edge functions, nodes sum their edges.
+
+    Parameters
+    ----------
+    in_dim, out_dim : number of input and output nodes.
+    grid : number of grid intervals ``G``.
+    k : spline order (3 = cubic).
+    grid_range : initial (uniform) grid range.
+    grid_eps : weight of the uniform grid in :meth:`update_grid` (1 - weight of the quantile grid).
+    base_fun : name of the residual function ``b`` ("silu", "identity" or "zero").
+    scale_noise : coefficients start uniform in ``[-1/2, 1/2] * scale_noise / G``.
+    scale_base_mu, scale_base_sigma : ``w_b = mu / sqrt(in) + sigma * U(-1, 1) / sqrt(in)``.
+    scale_sp : initial ``w_s``.
+    generator : random source for the initialisation.
+
+    Attributes
+    ----------
+    coef : (G + k, in, out) spline coefficients ``c`` (basis-major, unlike pykan's layout).
+    scale_base, scale_sp : (in, out) ``w_b`` and ``w_s``.
+    grid : (in, G + 2k + 1) knots per input (buffer).
+    mask : (in, out) 1 for live edges, 0 for pruned ones (buffer).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        grid: int = 5,
+        k: int = 3,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        grid_eps: float = 0.02,
+        base_fun: str = "silu",
+        scale_noise: float = 0.3,
+        scale_base_mu: float = 0.0,
+        scale_base_sigma: float = 1.0,
+        scale_sp: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        lo, hi = float(grid_range[0]), float(grid_range[1])
+        if grid < 1 or k < 0 or not lo < hi or not 0.0 <= grid_eps <= 1.0:
+            raise InputError(
+                f"invalid KAN layer settings: grid={grid}, k={k}, grid_range={tuple(grid_range)}, "
+                f"grid_eps={grid_eps}"
+            )
+        if base_fun not in BASE_FUNS:
+            raise InputError(f"unknown base_fun {base_fun!r}; choose from {sorted(BASE_FUNS)}")
+        self.in_dim, self.out_dim, self.G, self.k = in_dim, out_dim, grid, k
+        self.grid_eps, self.base_fun = grid_eps, base_fun
+        h = (hi - lo) / grid
+        knots = lo + h * torch.arange(-k, grid + k + 1, dtype=torch.float32)  # (G + 2k + 1,)
+        self.register_buffer("grid", knots.expand(in_dim, -1).contiguous())  # (in, G + 2k + 1)
+        self.register_buffer("mask", torch.ones(in_dim, out_dim))  # (in, out)
+
+        def rand(*shape: int) -> Tensor:
+            return torch.rand(*shape, generator=generator)
+
+        self.coef = nn.Parameter((rand(grid + k, in_dim, out_dim) - 0.5) * scale_noise / grid)
+        self.scale_base = nn.Parameter(
+            (scale_base_mu + scale_base_sigma * (2 * rand(in_dim, out_dim) - 1)) / math.sqrt(in_dim)
+        )
+        self.scale_sp = nn.Parameter(torch.full((in_dim, out_dim), float(scale_sp)))
+        self._knots_key: tuple | None = None
+        self._mask_key: tuple | None = None
+
+    # -- constants that depend on the grid / mask buffers only -------------------------------
+    def _knots(self) -> Knots:
+        g = self.grid  # a new tensor (a new id) on any change of shape, dtype or device
+        key = (id(g), g._version, g.data_ptr())
+        if key != self._knots_key:
+            self._knots_cache, self._knots_key = Knots(g, self.k, self.base_fun), key
+        return self._knots_cache
+
+    def _live_mask(self) -> Tensor | None:
+        """The mask, or None while every edge is live (saves two products per pass)."""
+        m = self.mask
+        key = (id(m), m._version, m.data_ptr())
+        if key != self._mask_key:
+            self._mask_full, self._mask_key = bool(m.all()), key
+        return None if self._mask_full else m
+
+    def b_splines(self, x: Tensor) -> Tensor:
+        """B-spline bases (Cox-de Boor, all orders at once): (N, in) -> (N, in, G + k)."""
+        return self._bases(x).permute(2, 1, 0)
+
+    def _bases(self, x: Tensor) -> Tensor:
+        """Bases in basis-major layout: (N, in) -> (G + k, in, N)."""
+        assert x.dim() == 2 and x.shape[1] == self.in_dim, x.shape
+        return BSplineBasis.apply(x, self._knots())
+
+    def _masked_scales(self) -> tuple[Tensor, Tensor]:
+        return self.scale_base * self.mask, self.scale_sp * self.mask  # (in, out) each
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Dense evaluation: (N, in) -> (N, out) (local bases on a uniform grid, else all)."""
+        assert x.dim() == 2 and x.shape[1] == self.in_dim, x.shape
+        kn = self._knots()
+        if kn.uniform is None:
+            fn = KANLayerFn
+        elif kernels.enabled(x):
+            fn = CompiledLocalKANLayerFn
+        else:
+            fn = LocalKANLayerFn
+        return fn.apply(
+            x,
+            self.coef,
+            self.scale_base,
+            self.scale_sp,
+            self._live_mask(),
+            kn,
+            self.base_fun,
+        )
+
+    def phi(self, x: Tensor) -> Tensor:
+        """Per-edge activations: (N, in) -> (N, in, out); ``forward(x) == phi(x).sum(1)``."""
+        sb, ss = self._masked_scales()
+        spline = torch.einsum("bin,bio->nio", self._bases(x), self.coef)  # (N, in, out)
+        return BASE_FUNS[self.base_fun](x).unsqueeze(-1) * sb + spline * ss
+
+    def onehot_table(self) -> tuple[Tensor, Tensor]:
+        """Fast form of :meth:`onehot_values`: ``Delta`` (in, out) and ``sum_i phi_i(0)`` (out,)."""
+        return OneHotTable.apply(
+            self.coef, self.scale_base, self.scale_sp, self._live_mask(), self._knots()
+        )
+
+    def onehot_values(self) -> tuple[Tensor, Tensor]:
+        """Edge values on binary input: ``phi(0)`` and ``phi(1) - phi(0)``, (in, out) each."""
+        kn = self._knots()
+        sb, ss = self._masked_scales()
+        # s: (2, in, out) spline sum at 0 and its change from 0 to 1
+        v01 = kn.v01 if kn.v01.dim() == 3 else kn.v01.unsqueeze(-1).expand(-1, -1, self.in_dim)
+        s = torch.einsum("cbi,bio->cio", v01, self.coef)  # (2, in, out): spline at 0, change
+        phi0 = ss * s[0] + kn.f0 * sb  # (in, out)
+        delta = ss * s[1] + kn.df * sb  # (in, out)
+        return phi0, delta
+
+    def curve2coef(self, x: Tensor, y: Tensor) -> Tensor:
+        """Least-squares coefficients of spline curves through samples.
+
+        Parameters
+        ----------
+        x : (N, in) sample positions.
+        y : (N, in, out) target values of ``sum_i c_i B_i`` per edge.
+
+        Returns
+        -------
+        (G + k, in, out) coefficients (minimum-norm where the samples leave them free).
+        """
+        a = self._bases(x).permute(1, 2, 0)  # (in, N, nb)
+        sol = torch.linalg.lstsq(a.cpu(), y.transpose(0, 1).cpu(), driver="gelsd").solution
+        return sol.to(x.device).transpose(0, 1).contiguous()  # (nb, in, out)
+
+    def _spline_values(self, x: Tensor) -> Tensor:
+        return torch.einsum("bin,bio->nio", self._bases(x), self.coef)  # (N, in, out)
+
+    @staticmethod
+    def _extend(interior: Tensor, k: int) -> Tensor:
+        """Add ``k`` knots on both sides at the mean interior spacing: (in, G+1) -> (in, G+2k+1)."""
+        h = (interior[:, -1:] - interior[:, :1]) / (interior.shape[1] - 1)  # (in, 1)
+        steps = torch.arange(1, k + 1, dtype=interior.dtype, device=interior.device)  # (k,)
+        left, right = interior[:, :1] - h * steps.flip(0), interior[:, -1:] + h * steps  # (in, k)
+        return torch.cat([left, interior, right], 1)
+
+    @torch.no_grad()
+    def update_grid(self, x: Tensor) -> None:
+        """Fit the grid to samples ``x`` (N, in) and refit ``coef`` so the function is kept.
+
+        Per input: ``grid_eps * uniform(min..max) + (1 - grid_eps) * quantiles``, extended by ``k``
+        knots; the old spline is evaluated on ``x`` and least-squares fitted onto the new bases.
+        """
+        n, G = x.shape[0], self.G
+        y = self._spline_values(x)  # (N, in, out)
+        xs = x.sort(0).values  # (N, in)
+        pos = torch.linspace(0, n - 1, G + 1, device=x.device).round().long()  # (G + 1,)
+        adaptive = xs[pos].T  # (in, G + 1)
+        lo, hi = xs[0], xs[-1]  # (in,)
+        pad = (1e-3 - (hi - lo)).clamp_min(0) / 2  # keep constant inputs off a zero-width grid
+        lo, hi = lo - pad, hi + pad
+        t = torch.linspace(0, 1, G + 1, dtype=x.dtype, device=x.device)  # (G + 1,)
+        uniform = lo[:, None] + (hi - lo)[:, None] * t  # (in, G + 1)
+        interior = self.grid_eps * uniform + (1 - self.grid_eps) * adaptive
+        self.grid.copy_(self._extend(interior, self.k))
+        self.coef.copy_(self.curve2coef(x, y))
+
+    @torch.no_grad()
+    def refine(
+        self, new_grid: int, n_samples: int | None = None, pin: tuple[float, ...] = ()
+    ) -> None:
+        """Change the number of grid intervals to ``new_grid`` keeping the function.
+
+        New interior knots interpolate the old ones (a multiple of ``G`` keeps every old knot, and
+        the refit is then exact on the interior range); the old spline is sampled on the interior
+        range and least-squares fitted. Values at the points in ``pin`` are kept exactly
+        (minimum-norm correction of the coefficients).
+        """
+        G, k = self.G, self.k
+        m = n_samples or 8 * (new_grid + k) + 1
+        old = self.grid[:, k : G + k + 1]  # (in, G + 1) interior knots
+        t = torch.linspace(0, 1, m, dtype=old.dtype, device=old.device)  # (m,)
+        x = (old[:, :1] + (old[:, -1:] - old[:, :1]) * t).T  # (m, in)
+        y = self._spline_values(x)  # (m, in, out)
+        if pin:
+            xp = torch.tensor(pin, dtype=old.dtype, device=old.device).unsqueeze(1)
+            xp = xp.expand(-1, self.in_dim)  # (P, in)
+            yp = self._spline_values(xp)  # (P, in, out)
+        s = torch.linspace(0, G, new_grid + 1, dtype=old.dtype, device=old.device)  # (G' + 1,)
+        j = s.floor().long().clamp(max=G - 1)
+        interior = old[:, j] * (j + 1 - s) + old[:, j + 1] * (s - j)  # (in, G' + 1)
+        self.G = new_grid
+        self.grid = self._extend(interior, k)  # new shape: re-register the buffer
+        coef = self.curve2coef(x, y)  # (G' + k, in, out)
+        if pin:  # minimum-norm change of coef that restores the values at the pinned points
+            bp = self._bases(xp)  # (nb, in, P)
+            resid = yp - torch.einsum("bip,bio->pio", bp, coef)  # (P, in, out)
+            fix = torch.linalg.pinv(bp.permute(1, 2, 0)) @ resid.transpose(0, 1)  # (in, nb, out)
+            coef = coef + fix.transpose(0, 1)  # (nb, in, out)
+        self.coef = nn.Parameter(coef.contiguous())
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_dim}, out={self.out_dim}, grid={self.G}, k={self.k}"
