@@ -88,6 +88,8 @@ def extract_indices(
     """
     h = half_width
     centres = np.flatnonzero(np.isin(buf, residue_codes(residues)))
+    if buf.size < 2 * h + 1:  # nothing but padding (empty sequences): no candidate
+        return centres, np.zeros((0, 2 * h + 1), np.uint8)
     view = sliding_window_view(buf, 2 * h + 1)  # (T-2h, L), no copy
     return centres, view[centres - h]
 
