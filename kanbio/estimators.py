@@ -8,9 +8,13 @@ real-valued feature matrix (N, D), which uses the dense path.
 
 Examples
 --------
+>>> import numpy as np
 >>> from kanbio.estimators import KANClassifier
->>> clf = KANClassifier(hidden=(4,), grid=3, epochs=20).fit(X, y)  # doctest: +SKIP
->>> clf.predict_proba(X)[:, 1]  # doctest: +SKIP
+>>> X = np.random.default_rng(0).integers(0, 21, (200, 5)).astype(np.uint8)
+>>> y = (X[:, 1] == 14).astype(int)  # P at offset -1
+>>> clf = KANClassifier(hidden=(2,), grid=3, epochs=5).fit(X, y)
+>>> clf.predict_proba(X).shape
+(200, 2)
 """
 
 from __future__ import annotations

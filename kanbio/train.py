@@ -139,6 +139,17 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
     """Train ``model`` in place on windows (N, L) uint8 and labels (N,); keep the best-on-val state.
 
     Returns the :class:`History` (per-epoch train loss, validation loss and AUROC).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kanbio.models import KAN
+    >>> x = np.random.default_rng(0).integers(0, 21, (300, 5)).astype(np.uint8)
+    >>> y = (x[:, 3] == 14).astype(int)  # P at offset +1
+    >>> hist = fit(KAN([5 * 21, 2, 1], window_length=5), x, y, x, y,
+    ...            TrainConfig(epochs=3, progress=False))
+    >>> len(hist.rows)
+    3
     """
     cfg = cfg or TrainConfig()
     if cfg.optimizer not in ("adam", "lbfgs"):

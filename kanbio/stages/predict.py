@@ -278,6 +278,12 @@ def predict(
     Returns
     -------
     Summary: counts, the threshold and its source, timing.
+
+    Examples
+    --------
+    >>> s = predict("results/kinase/models/kan/seed0", "new.fasta", "new.tsv.gz")  # doctest: +SKIP
+    >>> s["windows"], s["predicted_positive"]  # doctest: +SKIP
+    (1520, 97)
     """
     t0 = time.perf_counter()
     paths = [str(fasta_paths)] if isinstance(fasta_paths, (str, os.PathLike)) else \

@@ -149,7 +149,18 @@ def write(table: pd.DataFrame, summary: dict, out_dir: str | os.PathLike) -> tup
 
 
 def prepare(ds: dict, out_dir: str | os.PathLike, name: str = "", threads: int = 1) -> dict:
-    """Build one dataset and write it to ``out_dir``; return the summary."""
+    """Build one dataset and write it to ``out_dir``; return the summary.
+
+    ``ds`` is one dataset of a config with the defaults filled in (:func:`kanbio.config.dataset`).
+
+    Examples
+    --------
+    >>> from kanbio import config
+    >>> cfg = config.load("config/config.yaml")  # doctest: +SKIP
+    >>> summary = prepare(config.dataset(cfg, "kinase"), "results/kinase")  # doctest: +SKIP
+    >>> summary["candidates"], summary["positives"]  # doctest: +SKIP
+    (3771, 698)
+    """
     table, summary = build(ds, threads)
     summary = {"dataset": name, **summary}
     write(table, summary, out_dir)
