@@ -1,10 +1,16 @@
-"""Snakemake script: prepare one dataset (see kanbio.stages.prepare)."""
+"""Snakemake script: prepare one dataset (see kanbio.stages.prepare).
+
+It also compiles the training kernels once (or loads them from the disk cache), so that the
+train and search jobs that follow do not each pay the first-use compile.
+"""
 
 from pathlib import Path
 
+from kanbio.models import kernels
 from kanbio.stages.prepare import prepare
 from kanbio.stages.snakemake import run
 
-out_dir = Path(snakemake.output.windows).parent  # noqa: F821
-run(snakemake, prepare, snakemake.params.spec, out_dir, snakemake.wildcards.dataset,  # noqa: F821
-    threads=snakemake.threads)  # noqa: F821
+smk = snakemake  # noqa: F821
+out_dir = Path(smk.output.windows).parent
+run(smk, prepare, smk.params.spec, out_dir, smk.wildcards.dataset, threads=smk.threads)
+kernels.warm_up()
