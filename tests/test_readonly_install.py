@@ -75,7 +75,7 @@ except SystemExit as stop:
     facts["cli_exit"] = stop.code
 import numpy as np
 import torch
-from kanbio.alphabet import A
+from kanbio.data.alphabet import A
 from kanbio.models import KAN
 from kanbio.train import TrainConfig, fit
 rng = np.random.default_rng(0)
@@ -223,7 +223,7 @@ def test_training_without_any_writable_folder_compiles_without_a_cache(box):
     assert not (tmp / f"kanbio-numba-{box.uid}").exists()
     assert facts["cli_exit"] == 0
     assert facts["cache_dir"] is None
-    assert facts["node"] == "_CompiledKANFnBackward"  # the compiled path, not the tensor one
+    assert facts["node"] == "CompiledKANFnBackward"  # the compiled path, not the tensor one
     assert facts["signatures"] >= 1 and facts["hits"] == 0
     assert len(facts["losses"]) == 2 and all(np.isfinite(facts["losses"]))
     lines = cache_lines(stderr)
@@ -265,7 +265,7 @@ def test_a_shared_temp_folder_is_used_only_if_private(tmp_path):
 
 
 def test_a_failed_compilation_falls_back_to_the_tensor_paths(monkeypatch, caplog):
-    from kanbio.alphabet import A  # noqa: PLC0415
+    from kanbio.data.alphabet import A  # noqa: PLC0415
     from kanbio.models import KAN  # noqa: PLC0415
 
     def broken(dt: type) -> None:
@@ -280,7 +280,7 @@ def test_a_failed_compilation_falls_back_to_the_tensor_paths(monkeypatch, caplog
         y = model(idx)
         model(idx).sum().backward()
         assert not kernels.warm_up()
-    assert type(y.grad_fn).__name__ != "_CompiledKANFnBackward"
+    assert type(y.grad_fn).__name__ != "CompiledKANFnBackward"
     assert [r.getMessage() for r in caplog.records] == [
         "kanbio: numba kernels unavailable (RuntimeError: no LLVM today); using the tensor paths"
     ]
@@ -291,9 +291,13 @@ def test_a_failed_compilation_falls_back_to_the_tensor_paths(monkeypatch, caplog
 def test_warm_up_compiles_what_training_and_inference_use():
     """After :func:`kernels.warm_up`, training and predicting a KAN and an MLP in float32 add no
     compiled signature: the warm cache covers the training path."""
-    from kanbio.alphabet import A  # noqa: PLC0415
-    from kanbio.models import KAN, MLP  # noqa: PLC0415
-    from kanbio.train import TrainConfig, fit, predict_logit  # noqa: PLC0415
+    from kanbio.data.alphabet import A  # noqa: PLC0415
+    from kanbio.models import (  # noqa: PLC0415
+        KAN,
+        MLP,
+        predict_logit,  # noqa: PLC0415
+    )
+    from kanbio.train import TrainConfig, fit  # noqa: PLC0415
 
     assert kernels.warm_up()
     before = {n: len(getattr(kernels, n).signatures) for n in KERNELS}
