@@ -22,6 +22,7 @@ localrules:
     params_figure,
 
 
+include: "workflow/rules/fetch.smk"
 include: "workflow/rules/prepare.smk"
 include: "workflow/rules/search.smk"
 include: "workflow/rules/train.smk"

@@ -219,6 +219,40 @@ def run_predict(args: argparse.Namespace) -> int:
     return predict.run(args) or 0
 
 
+# --------------------------------------------------------------------------------------- fetch
+
+
+def _fetch_args(p: argparse.ArgumentParser) -> None:
+    from kanbio.stages import fetch
+
+    p.add_argument("dataset", nargs="+", help="registered dataset(s): "
+                   + ", ".join(sorted(fetch.registry())))
+    p.add_argument("--data-dir", metavar="MIRROR", help="local mirror laid out as "
+                   "MIRROR/<dataset>/<file>, used before the network")
+    p.add_argument("--out", default=fetch.OUT, help=f"destination (default {fetch.OUT})")
+    p.add_argument("--timeout", type=float, default=fetch.TIMEOUT, help="download timeout (s)")
+
+
+@command("fetch", "download (or copy from a mirror) a published dataset, checked by sha256")(
+    _fetch_args)
+def run_fetch(args: argparse.Namespace) -> int:
+    from kanbio.stages import fetch
+
+    reg = fetch.registry()
+    for name in args.dataset:
+        fetch.entry_of(name, reg)  # every name is checked before anything is fetched
+    for name in args.dataset:
+        res = fetch.fetch(name, args.out, args.data_dir, reg=reg, timeout=args.timeout)
+        if res["copied"] or res["downloaded"]:
+            print(f"{name}: {len(res['copied'])} file(s) copied from the mirror, "
+                  f"{len(res['downloaded'])} downloaded, {len(res['present'])} already there; "
+                  f"sha256 checked; licence and PROVENANCE.md in {res['dir']}", file=sys.stderr)
+        else:
+            print(f"{name}: all {len(res['present'])} files already in {res['dir']} with the "
+                  "right sha256; nothing to do", file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------- main
 
 

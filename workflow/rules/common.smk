@@ -5,6 +5,7 @@ import re
 
 from kanbio import config as kcfg
 from kanbio.errors import InputError
+from kanbio.stages import fetch as kfetch
 
 try:  # kanbio's schema (kanbio/config.schema.yaml); an unknown key gets a suggestion
     kcfg.validate(config, "config")
@@ -28,6 +29,15 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     model="|".join(MODELS) if MODELS else "[^/]+",
     seed=r"\d+",
+
+
+# ---- published datasets: data/external/<dataset>/<file> is made by the fetch rule ----
+EXTERNAL = kfetch.OUT
+REGISTRY = kfetch.registry()
+FETCH_SOURCES = "|".join(re.escape(name) for name in REGISTRY)
+FETCH_FILES = "|".join(
+    sorted({re.escape(f) for e in REGISTRY.values() for f in kfetch.files_of(e)})
+)
 
 
 def dataset_spec(name):
