@@ -7,8 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from kanbio.config import validate_model
+from kanbio.data.table import read_encoded
+from kanbio.errors import InputError
 from kanbio.models import checkpoint
 from kanbio.output import write_text
 from kanbio.train import config_dict, train_model
@@ -20,17 +21,17 @@ def train_table(windows_path: str | os.PathLike, spec: dict[str, Any], seed: int
     """Train one model spec on the train split of a windows table; write a checkpoint folder.
 
     Writes ``model.pt``, ``model.json`` and ``curve.tsv`` into ``out_dir``; returns the metadata.
+    ``spec`` is validated first (:func:`kanbio.config.validate_model`): an unknown or mistyped key
+    is an InputError, never silently copied into ``model.json``.
     """
-
-    from kanbio.data.encode import windows_to_indices
-    from kanbio.data.table import read_windows
-
-    table = read_windows(windows_path)
-    idx = windows_to_indices(table.window.tolist())
-    y = table.label.to_numpy(np.int64)
+    validate_model(spec)
+    if reference is not None:
+        validate_model(reference, "the reference (matched) KAN spec")
+    data = read_encoded(windows_path)
+    table, idx, y = data.table, data.idx, data.y
     tr, va = (table.split == "train").to_numpy(), (table.split == "val").to_numpy()
     if not tr.any():
-        raise ValueError(f"{windows_path}: no training windows")
+        raise InputError("no training windows", path=str(windows_path))
     length = idx.shape[1]
     model, hist, cfg = train_model(spec, idx[tr], y[tr], idx[va], y[va], seed, reference,
                                    progress)
