@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 from kanbio import __version__
 from kanbio.config import BOOTSTRAP
-from kanbio.errors import InputError
+from kanbio.errors import InputError, one_line
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {}
 
@@ -105,7 +105,8 @@ def _synthetic_args(p: argparse.ArgumentParser) -> None:
 def run_synthetic(args: argparse.Namespace) -> int:
     from kanbio.data import synthetic
 
-    return synthetic.run(args) or 0
+    synthetic.run(args)  # returns the paths written
+    return 0
 
 
 # --------------------------------------------------------------------------------------- train
@@ -135,13 +136,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 @command("train", "train a KAN, MLP or logistic model on the train split")(_train_args)
 def run_train(args: argparse.Namespace) -> int:
+    from kanbio import config as cfg
     from kanbio.stages.train import train_table
 
     if args.spec:
-        import yaml
-
-        with open(args.spec) as fh:
-            spec = yaml.safe_load(fh)
+        spec = cfg.validate_model(cfg.read_yaml(args.spec, "model spec"), args.spec)
     else:
         spec = {"type": args.model, "out": args.out_dim}
         if args.model == "linear":
@@ -268,15 +267,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``kanbio`` console script."""
+    """Entry point of the ``kanbio`` console script.
+
+    A user error (:class:`InputError`) ends with one line ``kanbio: error: ...`` and status 2
+    (as argparse's own usage errors); a failure of the system (an OSError such as a full disk,
+    MemoryError) with one line and status 1.
+    """
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        status = args.func(args)
+        return status if isinstance(status, int) else 0
     except InputError as err:
-        print(f"kanbio: error: {err}", file=sys.stderr)
+        print(f"kanbio: error: {one_line(err)}", file=sys.stderr)
         return 2
     except (OSError, MemoryError) as err:
-        print(f"kanbio: error: {' '.join(str(err).split())}", file=sys.stderr)
+        print(f"kanbio: error: {one_line(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("kanbio: interrupted", file=sys.stderr)

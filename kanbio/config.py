@@ -67,41 +67,79 @@ def _allowed_keys(sch: dict, root: dict) -> list[str]:
     return sorted(sch.get("properties", {}))
 
 
-def validate(config: dict, path: str = "config") -> dict:
-    """Validate ``config`` against the schema; raise one InputError naming the first bad key."""
-    sch = _schema()
+def _check(instance: Any, sch: dict, path: str | None, what: str) -> None:
+    """Validate ``instance`` against ``sch``; raise one InputError naming the first bad key
+    (and the closest valid key for an unknown one)."""
     validator = jsonschema.Draft202012Validator(sch)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(e.path)))
+    errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.path), list(e.path)))
     if not errors:
-        return config
+        return
     err = errors[0]
     where = ".".join(str(p) for p in err.path) or "top level"
-    if err.validator == "additionalProperties":
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
         allowed = _allowed_keys(err.schema, sch)
-        unknown = sorted(set(err.instance) - set(allowed))
-        hint = difflib.get_close_matches(unknown[0], allowed, n=1)
-        tip = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(allowed)})"
-        raise InputError(f"unknown config key '{unknown[0]}' in {where}{tip}", path=path)
+        unknown = sorted(set(map(str, err.instance)) - set(allowed))
+        if unknown:
+            hint = difflib.get_close_matches(unknown[0], allowed, n=1)
+            tip = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(allowed)})"
+            inside = f" in {where}" if err.path else ""
+            raise InputError(f"unknown {what} key '{unknown[0]}'{inside}{tip}", path=path)
     if err.validator == "required":
         raise InputError(f"{err.message} in {where}", path=path)
-    raise InputError(f"config key '{where}': {err.message}", path=path)
+    raise InputError(f"{what} key '{where}': {err.message}", path=path)
+
+
+def validate(config: dict, path: str = "config") -> dict:
+    """Validate ``config`` against the schema; raise one InputError naming the first bad key."""
+    _check(config, schema(), path, "config")
+    return config
+
+
+def validate_model(spec: Any, path: str | None = None) -> dict:
+    """Validate a stand-alone model spec (``kanbio train --spec``, :func:`train_table`) against
+    the schema's ``models`` entry, with the same messages as :func:`validate`.
+
+    Outside a config, ``match`` is the KAN spec itself (validated the same way), not a model name.
+    """
+    if not isinstance(spec, dict):
+        raise InputError("a model spec must be a mapping (type, hidden, ...)", path=path)
+    if isinstance(spec.get("match"), str):
+        raise InputError(f"'match: {spec['match']}' names a model of a config's 'models'; a "
+                         "stand-alone spec gives the KAN spec itself (match: {type: kan, ...})",
+                         path=path)
+    root = schema()
+    model = copy.deepcopy(root["definitions"]["model"])
+    model["properties"]["match"] = {"$ref": "#/definitions/model"}
+    sch = {"$schema": root["$schema"], "definitions": {**root["definitions"], "model": model},
+           "$ref": "#/definitions/model"}
+    _check(spec, sch, path, "model spec")
+    return spec
+
+
+def read_yaml(path: str | os.PathLike, what: str = "config") -> Any:
+    """Parse a YAML (or JSON) file; a missing file or bad syntax is an InputError."""
+    path = str(path)
+    if not os.path.exists(path):
+        raise InputError(f"{what} file not found", path=path)
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            return yaml.safe_load(fh)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise InputError(f"invalid YAML ({getattr(err, 'problem', None) or err})", path=path,
+                         line=None if mark is None else mark.line + 1) from None
+    except UnicodeDecodeError:
+        raise InputError("binary or non-UTF-8 data, not a text file", path=path) from None
+    except OSError as err:
+        raise InputError(f"cannot read the file ({err.strerror or err})", path=path) from None
 
 
 def load(path: str | os.PathLike) -> dict:
     """Read and validate a YAML config file."""
-    path = str(path)
-    if not os.path.exists(path):
-        raise InputError("config file not found", path=path)
-    try:
-        with open(path) as fh:
-            config = yaml.safe_load(fh)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        raise InputError(f"invalid YAML ({getattr(err, 'problem', err)})", path=path,
-                         line=None if mark is None else mark.line + 1) from None
+    config = read_yaml(path)
     if not isinstance(config, dict):
-        raise InputError("config must be a YAML mapping", path=path)
-    return validate(config, path)
+        raise InputError("config must be a YAML mapping", path=str(path))
+    return validate(config, str(path))
 
 
 def dataset(config: dict, name: str, path: str = "config") -> dict[str, Any]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 
-class InputError(Exception):
+class InputError(ValueError):
     """Bad user input: the CLI prints ``str(err)`` on one line and exits non-zero.
+
+    A :class:`ValueError`, as scikit-learn expects of a bad argument.
 
     Parameters
     ----------
@@ -36,3 +38,9 @@ class InputError(Exception):
         prefix = ", ".join(where)
         text = f"{prefix}: {self.problem}" if prefix else self.problem
         return " ".join(text.split())  # always one line
+
+
+def one_line(err: BaseException) -> str:
+    """``str(err)`` on one line (an OSError's text can hold line breaks or be empty)."""
+    text = " ".join(str(err).split())
+    return text or type(err).__name__

@@ -8,6 +8,7 @@ shuffling and subsampling; initialisation is seeded by the model).
 from __future__ import annotations
 
 import copy
+import difflib
 import logging
 import math
 import resource
@@ -20,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from kanbio.errors import InputError
 from kanbio.metrics import auroc
 from kanbio.models import build, model_type
 from kanbio.models.inference import as_input, predict_logit
@@ -50,10 +52,14 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> TrainConfig:
+        """A config from a spec's ``train`` mapping; an unknown option is an InputError."""
         d = dict(d or {})
-        unknown = set(d) - set(cls.__dataclass_fields__)
+        known = sorted(cls.__dataclass_fields__)
+        unknown = sorted(set(d) - set(known))
         if unknown:
-            raise ValueError(f"unknown training option(s): {', '.join(sorted(unknown))}")
+            hint = difflib.get_close_matches(unknown[0], known, n=1)
+            tip = f" (did you mean '{hint[0]}'?)" if hint else f" (allowed: {', '.join(known)})"
+            raise InputError(f"unknown training option(s): {', '.join(unknown)}{tip}")
         return cls(**d)
 
 
@@ -81,7 +87,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
+        raise InputError("device 'cuda' requested but CUDA is not available")
     return torch.device(name)
 
 
@@ -153,16 +159,16 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
     """
     cfg = cfg or TrainConfig()
     if cfg.optimizer not in ("adam", "lbfgs"):
-        raise ValueError(f"optimizer must be 'adam' or 'lbfgs', got {cfg.optimizer!r}")
+        raise InputError(f"optimizer must be 'adam' or 'lbfgs', got {cfg.optimizer!r}")
     if cfg.balance not in ("weight", "subsample", "none"):
-        raise ValueError(f"balance must be 'weight', 'subsample' or 'none', got {cfg.balance!r}")
+        raise InputError(f"balance must be 'weight', 'subsample' or 'none', got {cfg.balance!r}")
     device = resolve_device(cfg.device)
     gen = torch.Generator().manual_seed(cfg.seed)
     x_tr = as_input(x_train)
     y_tr = torch.as_tensor(np.array(y_train, dtype=np.int64))
     n_pos, n_neg = int(y_tr.sum()), int((y_tr == 0).sum())
     if n_pos == 0 or n_neg == 0:
-        raise ValueError("training data must contain both classes")
+        raise InputError("training data must contain both classes")
     pos_weight = n_neg / n_pos if cfg.balance == "weight" else 1.0
     has_val = x_val is not None and y_val is not None and len(np.unique(y_val)) == 2
     if has_val:

@@ -13,7 +13,16 @@ from kanbio.data.encode import (
     one_hot,
     windows_to_indices,
 )
-from kanbio.data.fasta import Protein, read_fasta_with_sites, read_marked_fasta, read_window_fasta
+from kanbio.data.fasta import (
+    Protein,
+    ReadReport,
+    iter_records,
+    read_fasta,
+    read_fasta_with_sites,
+    read_marked_fasta,
+    read_site_table,
+    read_window_fasta,
+)
 from kanbio.data.windows import extract
 from kanbio.errors import InputError
 
@@ -165,3 +174,110 @@ def test_encode_round_trip():
     assert oh.shape == (3, 5 * 21) and oh.dtype == np.float32
     assert (oh.sum(axis=1) == 5).all() and oh[0, ALPHABET.index("A")] == 1
     assert (oh.reshape(3, 5, 21).argmax(-1) == idx).all()
+
+
+# ------------------------------------------------------------------ one validator for all readers
+def test_iter_records_one_validator_for_every_reader(tmp_path):
+    a = write(tmp_path / "a.fasta", ">p1\nMK#AS*\n>p2\nM1K\n>p3\n\n>p4\nMK##A\n")
+    b = write(tmp_path / "b.fasta", ">p1\nKK\n>p5\nkbk#\n")
+    report = ReadReport()
+    recs = list(iter_records([a, b], report, marks="sites"))
+    assert [(r.path, r.id, r.seq, r.marks) for r in recs] == [(a, "p1", "MKAS", (2,)),
+                                                             (b, "p5", "KXK", (3,))]
+    assert recs[1].mapped == {"B": 1} and recs[0].line == 1 and recs[1].line == 3
+    assert report.records == 6 and report.dropped == {
+        "invalid_character": 1, "empty_sequence": 1, "malformed_mark": 1, "duplicate_id": 1}
+    rejected = ReadReport()
+    assert [r.id for r in iter_records(a, rejected)] == []  # '#' is not allowed there
+    assert rejected.dropped == {"invalid_character": 3, "empty_sequence": 1}
+    with pytest.raises(InputError, match=r"a.fasta:1, record 'p1': unexpected '#' site mark"):
+        list(iter_records(a, ReadReport(), strict=True))
+    with pytest.raises(ValueError, match="marks"):
+        list(iter_records(a, ReadReport(), marks="strip"))
+
+
+def test_input_error_is_a_value_error():
+    assert issubclass(InputError, ValueError)
+
+
+def test_header_only_record_is_dropped_as_empty(tmp_path):
+    path = write(tmp_path / "only.fasta", ">only\n")
+    for strict in (False, True):  # nothing there can be misread: never fatal
+        proteins, rep = read_marked_fasta(path, "K", strict=strict)
+        assert proteins == [] and rep.records == 1 and rep.dropped == {"empty_sequence": 1}
+    assert read_fasta(write(tmp_path / "star.fasta", ">s\n*\n"))[1].dropped == {
+        "empty_sequence": 1}
+
+
+def test_empty_record_between_good_ones_is_dropped(tmp_path):
+    path = write(tmp_path / "a.fasta", ">a\nMK#A\n>gap desc\n\n>b\nKK\n")
+    proteins, rep = read_marked_fasta(path, "K")
+    assert [p.id for p in proteins] == ["a", "b"] and proteins[0].sites == (2,)
+    assert rep.records == 3 and rep.dropped == {"empty_sequence": 1}
+    assert "a.fasta:3, record 'gap': no sequence after the header" in rep.warnings[0]
+    wins = write(tmp_path / "w.fasta", ">w1\nAAKAA\n>w2\n>w3\nAAKAA\n")
+    got, rep = read_window_fasta(wins, 1, "K", 2, strict=True)
+    assert len(got) == 2 and rep.dropped == {"empty_sequence": 1}
+
+
+def test_corrupt_gzip_is_one_line_naming_the_file(tmp_path):
+    path = write(tmp_path / "bad.fasta.gz", b"\x1f\x8b\x08\x00" + b"garbage" * 20, "wb")
+    with pytest.raises(InputError) as err:
+        read_marked_fasta(path, "K")
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: corrupt gzip data") and "\n" not in msg
+    with pytest.raises(InputError, match="corrupt gzip data"):
+        read_site_table(path)
+    # damage past the first 64 KiB is found while reading, and named the same way
+    body = gzip.compress(("".join(f">p{i}\n{'MKSA' * 50}\n" for i in range(2000))).encode())
+    late = write(tmp_path / "late.fasta.gz", body[: len(body) // 2] + b"\xff" * 64, "wb")
+    with pytest.raises(InputError, match=r"late.fasta.gz: corrupt gzip data"):
+        read_marked_fasta(late, "K")
+
+
+def test_byte_order_mark_is_skipped(tmp_path):
+    bom = b"\xef\xbb\xbf"
+    fasta = write(tmp_path / "a.fasta", bom + b">p1\r\nMK#A\r\n", "wb")
+    proteins, _ = read_marked_fasta(fasta, "K")
+    assert proteins == [Protein("p1", "MKA", (2,))]
+    gz = tmp_path / "a.fasta.gz"
+    gz.write_bytes(gzip.compress(bom + b">p1\nMK#A\n"))
+    assert read_marked_fasta(gz, "K")[0] == proteins
+    plain = write(tmp_path / "p.fasta", ">p1\nMKAK\n")
+    for name, table in (("s.csv", b"protein_id,position\r\np1,2\r\n"),
+                        ("s.tsv", b"protein_id\tposition\np1\t4\n")):
+        sites = write(tmp_path / name, bom + table, "wb")
+        assert read_site_table(sites)[0][0] == "p1"
+        assert read_fasta_with_sites(plain, sites, "K")[0][0].sites in ((2,), (4,))
+    with pytest.raises(InputError, match="empty file"):
+        read_marked_fasta(write(tmp_path / "bom_only.fasta", bom + b"\n", "wb"), "K")
+
+
+def test_whitespace_only_text_is_empty_not_a_crash(tmp_path):
+    path = write(tmp_path / "nbsp.fasta", "\u00a0\n\u2003\n")
+    with pytest.raises(InputError, match="empty file"):
+        read_marked_fasta(path, "K")
+
+
+def test_window_id_with_a_non_ascii_digit_keeps_the_whole_id(tmp_path):
+    path = write(tmp_path / "w.fasta", ">sp|P1|-|\u00b2\nAAKAA\n")
+    wins, _ = read_window_fasta(path, 1, "K", 2)
+    assert (wins[0].protein_id, wins[0].position) == ("sp|P1|-|\u00b2", 0)
+
+
+def test_window_with_a_final_stop_has_the_wrong_length(tmp_path):
+    path = write(tmp_path / "w.fasta", ">w\nAAKA*\n")
+    with pytest.raises(InputError, match="length 4, expected 5"):
+        read_window_fasta(path, 1, "K", 2)
+
+
+def test_malformed_site_table_is_one_line(tmp_path):
+    path = write(tmp_path / "s.csv", "protein_id,position\np1,two\n")
+    big = write(tmp_path / "big.csv", "protein_id,position\n" + "x" * 200_000 + ",1\n")
+    for bad in (path, big):
+        with pytest.raises(InputError) as err:
+            read_site_table(bad)
+        assert str(err.value).startswith(bad) and "\n" not in str(err.value)
+    tail = write(tmp_path / "tail.csv", b"protein_id,position\np1,2\n\xff", "wb")
+    with pytest.raises(InputError, match="non-UTF-8"):
+        read_site_table(tail)

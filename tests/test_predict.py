@@ -242,11 +242,78 @@ def test_bad_settings(study: dict, tmp_path: Path) -> None:
 
 def test_sequences_shorter_than_the_window_and_empty(study: dict, tmp_path: Path) -> None:
     fasta = _bad(tmp_path, "in.fasta", b">short\nS\n>empty\n>tail\nAAAAT*\n")
-    s = pr.predict(study["root"] / "kan", fasta, tmp_path / "o.tsv")
+    s = pr.predict(study["root"] / "kan", fasta, tmp_path / "o.tsv")  # strict by default
     table = read_table(tmp_path / "o.tsv")
-    assert s["proteins"] == 3 and table.window.tolist() == ["XXXXSXXXX", "AAAATXXXX"]
+    assert s["proteins"] == 2 and table.window.tolist() == ["XXXXSXXXX", "AAAATXXXX"]
+    assert s["records_read"] == 3 and s["dropped"] == {"empty_sequence": 1}
     assert table.position.tolist() == [1, 5]
     empty = _bad(tmp_path, "none.fasta", b">a\nAAAA\n")
     assert pr.predict(study["root"] / "kan", empty, tmp_path / "n.tsv")["windows"] == 0
     assert (tmp_path / "n.tsv").read_text() == "\t".join(pr.COLUMNS) + "\n"
     assert pd.read_csv(tmp_path / "n.tsv", sep="\t").empty
+
+
+def test_no_usable_record_is_an_error(study: dict, tmp_path: Path, capsys) -> None:
+    fasta = _bad(tmp_path, "in.fasta", b">only\n")
+    out = tmp_path / "o.tsv"
+    code = cli(["--model", str(study["root"] / "kan"), "--fasta", str(fasta), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{fasta}: no usable record (1 read, dropped: empty_sequence 1)" in err
+    assert not out.exists()
+
+
+def _damaged(study: dict, tmp_path: Path, damage) -> Path:
+    """A copy of the KAN checkpoint folder, damaged by ``damage(folder)``."""
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("model.json", "model.pt"):
+        (model / name).write_bytes((study["root"] / "kan" / name).read_bytes())
+    damage(model)
+    return model
+
+
+def _edit_meta(**changes):
+    def edit(model: Path) -> None:
+        meta = json.loads((model / "model.json").read_text())
+        for key, value in changes.items():
+            if value is None:
+                del meta[key]
+            else:
+                meta[key] = value
+        (model / "model.json").write_text(json.dumps(meta))
+    return edit
+
+
+def _truncate(model: Path) -> None:
+    data = (model / "model.pt").read_bytes()
+    (model / "model.pt").write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("damage, name, problem", [
+    (_edit_meta(architecture=None), "model.json", "no 'architecture'"),
+    (_edit_meta(architecture={"grid": 5}), "model.json", "'architecture' does not describe a kan"),
+    (_edit_meta(kanbio_version="99.0.0"), "model.json",
+     "written by kanbio 99.0.0, which this kanbio"),
+    (_edit_meta(kanbio_version=None), "model.json", "no 'kanbio_version'"),
+    (_truncate, "model.pt", "unreadable checkpoint: truncated"),
+    (lambda m: (m / "model.pt").write_bytes(b"not a checkpoint" * 4), "model.pt",
+     "refused to load: not a plain tensor checkpoint"),
+    (lambda m: torch.save(torch.zeros(3), m / "model.pt"), "model.pt", "dict of named tensors"),
+])
+def test_damaged_checkpoint_one_line_naming_the_file(study: dict, tmp_path: Path, capsys,
+                                                     damage, name: str, problem: str) -> None:
+    model = _damaged(study, tmp_path, damage)
+    out = tmp_path / "o.tsv"
+    code = cli(["--model", str(model), "--fasta", str(study["test_fasta"]), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"kanbio: error: {model / name}: ") and problem in err, err
+    assert not out.exists()
+
+
+def test_checkpoint_of_the_same_major_version_is_accepted(study: dict, tmp_path: Path) -> None:
+    major = checkpoint.__version__.split(".")[0]
+    model = _damaged(study, tmp_path, _edit_meta(kanbio_version=f"{major}.999.7"))
+    loaded, meta = checkpoint.load(model)
+    assert meta["kanbio_version"] == f"{major}.999.7" and loaded.window_length == 2 * H + 1

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
+from kanbio import config as cfg
 from kanbio.cli import main
+from kanbio.stages import snakemake
+from kanbio.stages.prepare import prepare
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -147,3 +151,65 @@ def test_lenient_mode_counts_instead_of_failing(tmp_path, capsys):
     assert summary["dropped"] == {"duplicate_id": 1, "invalid_character": 1,
                                   "site_on_non_target_residue": 1}
     assert summary["proteins"] == 2 and summary["positives"] == 2
+
+
+def test_corrupt_gzip_one_line_error_no_output(tmp_path, capsys):
+    fasta = write(tmp_path / "in.fasta.gz", b"\x1f\x8b\x08\x00" + b"not deflate data" * 8)
+    out = tmp_path / "out"
+    code, err = run_cli(["prepare", "--fasta", fasta, "--residues", "K", "--out", str(out)],
+                        capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"kanbio: error: {fasta}: corrupt gzip data")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("strict", [[], ["--strict"]])
+def test_header_only_fasta_is_a_clear_error(tmp_path, capsys, strict):
+    fasta = write(tmp_path / "in.fasta", ">only\n")
+    out = tmp_path / "out"
+    code, err = run_cli(["prepare", "--fasta", fasta, "--residues", "K", *strict, "--out",
+                         str(out)], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{fasta}: no usable record (1 read, dropped: empty_sequence 1)" in err
+    assert not out.exists()
+
+
+def test_empty_record_dropped_and_counted(tmp_path, capsys):
+    fasta = write(tmp_path / "in.fasta", ">a\nMK#AK\n>gap\n>b\nAKA\n")
+    code, err = run_cli(["prepare", "--fasta", fasta, "--residues", "K", "--half-width", "1",
+                         "--strict", "--out", str(tmp_path / "o")], capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["dropped"] == {"empty_sequence": 1} and "empty_sequence 1" in err
+    assert summary["proteins"] == 2 and summary["records_read"] == 3
+    table = pd.read_csv(tmp_path / "o" / "windows.tsv.gz", sep="\t")
+    assert "gap" not in set(table.protein_id)
+
+
+def test_byte_order_mark_in_fasta_and_site_table(tmp_path, capsys):
+    bom = b"\xef\xbb\xbf"
+    marked = write(tmp_path / "m.fasta", bom + b">a\r\nMK#AK\r\n")
+    code, err = run_cli(["prepare", "--fasta", marked, "--residues", "K", "--half-width", "1",
+                         "--out", str(tmp_path / "m")], capsys)
+    assert code == 0, err
+    fasta = write(tmp_path / "p.fasta", ">a\nMKAK\n")
+    sites = write(tmp_path / "s.csv", bom + b"protein_id,position\r\na,2\r\n")
+    code, err = run_cli(["prepare", "--fasta", fasta, "--sites", sites, "--residues", "K",
+                         "--half-width", "1", "--out", str(tmp_path / "s")], capsys)
+    assert code == 0, err
+    for name in ("m", "s"):
+        summary = json.loads((tmp_path / name / "summary.json").read_text())
+        assert summary["positives"] == 1 and summary["negatives"] == 1
+
+
+def test_snakemake_glue_one_line_and_failure(tmp_path, capsys):
+    fasta = write(tmp_path / "in.fasta.gz", b"\x1f\x8b\x08\x00" + b"not deflate data" * 8)
+    ds = cfg.dataset({"datasets": {"d": {"fasta": fasta, "residues": "K"}}}, "d")
+    log = tmp_path / "prepare.log"
+    smk = SimpleNamespace(log=[str(log)])
+    with pytest.raises(SystemExit) as exc:
+        snakemake.run(smk, prepare, ds, tmp_path / "out", "d")
+    assert exc.value.code == 1
+    lines = log.read_text().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"kanbio: error: {fasta}: corrupt gzip data")
+    assert not (tmp_path / "out").exists()

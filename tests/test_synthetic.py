@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from kanbio.cli import main as kanbio_main
 from kanbio.data.alphabet import ALPHABET, PAD_INDEX, A
 from kanbio.data.encode import windows_to_indices
 from kanbio.data.synthetic import (
@@ -170,6 +171,19 @@ def test_main_writes_files_and_reports(tmp_path: Path, capsys: pytest.CaptureFix
     with pytest.raises(SystemExit) as exc:
         main(["--task", "kinase", "--proteins", "0", "--out", str(tmp_path)])
     assert exc.value.code == 2 and "at least 1" in capsys.readouterr().err
+
+
+def test_kanbio_synthetic_exits_0_with_its_files(tmp_path: Path, capsys) -> None:
+    code = kanbio_main(["synthetic", "--task", "kinase", "--proteins", "5", "--seed", "1",
+                        "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "kinase.fasta", "kinase.sites.tsv", "kinase.truth.tsv"]
+    assert "5 proteins" in captured.out
+    assert kanbio_main(["synthetic", "--task", "kinase", "--proteins", "0", "--out",
+                        str(tmp_path / "none")]) == 2
+    assert "kanbio: error: " in capsys.readouterr().err and not (tmp_path / "none").exists()
 
 
 @pytest.mark.parametrize(

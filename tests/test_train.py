@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from kanbio.cli import main
+from kanbio.config import validate, validate_model
 from kanbio.data.fasta import Protein
 from kanbio.data.synthetic import generate
 from kanbio.data.windows import extract
@@ -20,7 +21,8 @@ from kanbio.errors import InputError
 from kanbio.models import checkpoint
 from kanbio.models.inference import predict_logit
 from kanbio.models.kan import KAN
-from kanbio.train import TrainConfig, _loss, _param_groups, fit, make_adam
+from kanbio.stages.train import train_table
+from kanbio.train import TrainConfig, _loss, _param_groups, fit, make_adam, resolve_device
 
 torch.set_num_threads(1)
 
@@ -163,3 +165,70 @@ def test_cli_train_evaluate(tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "nope"), "--windows", win, "--out",
                  str(tmp_path / "m.json")]) != 0
     assert "checkpoint file not found" in capsys.readouterr().err
+
+
+SPEC_ERRORS = {
+    "hiden: [4]\n": "unknown model spec key 'hiden' (did you mean 'hidden'?)",
+    "hidden: [4]\nbogus_key: 3\n": "unknown model spec key 'bogus_key' (allowed: C, ",
+    "hidden: [4]\nencoding: physchem\n": "unknown model spec key 'encoding'",
+    "hidden: [4]\ntrain: {epoch: 2}\n": "unknown model spec key 'epoch' in train (did you mean "
+                                        "'epochs'?)",
+    "grid: five\n": "model spec key 'grid': 'five' is not of type 'integer'",
+    "hidden: [4\n": "invalid YAML",
+    "match: kan\n": "'match: kan' names a model of a config's 'models'",
+}
+
+
+@pytest.mark.parametrize("text", sorted(SPEC_ERRORS))
+def test_train_spec_file_validated_one_line(tmp_path, capsys, text):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("type: kan\n" + text)
+    out = tmp_path / "out"
+    code = main(["train", "--windows", str(tmp_path / "w.tsv.gz"), "--model", "kan", "--spec",
+                 str(spec), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"kanbio: error: {spec}") and SPEC_ERRORS[text] in err, err
+    assert not out.exists()
+
+
+def test_model_specs_checked_against_the_config_schema(tmp_path):
+    good = {"type": "mlp", "hidden": [8], "train": {"epochs": 2, "lr": None},
+            "match": {"type": "kan", "hidden": [8], "grid": 5, "k": 3}}
+    assert validate_model(good) is good
+    with pytest.raises(InputError, match=r"unknown model spec key 'hiden' in match \(did you"):
+        validate_model({"type": "mlp", "match": {"type": "kan", "hiden": [8]}})
+    with pytest.raises(InputError, match="must be a mapping"):
+        validate_model(["type", "kan"], "s.yaml")
+    config = {"datasets": {"d": {"residues": "K"}}, "models": {"k": {"type": "kan", "grdi": 5}}}
+    with pytest.raises(InputError, match=r"unknown config key 'grdi' in models.k \(did you mean "
+                                         r"'grid'\?\)"):
+        validate(config, "c.yaml")
+    with pytest.raises(InputError, match="unknown model spec key 'bogus_key'"):
+        train_table(tmp_path / "missing.tsv", {"type": "kan", "bogus_key": 3}, 0, tmp_path / "o")
+    assert not (tmp_path / "o").exists()
+
+
+def test_training_option_errors_are_input_errors(monkeypatch):
+    with pytest.raises(InputError, match=r"unknown training option\(s\): epoch \(did you mean "
+                                         r"'epochs'\?\)"):
+        TrainConfig.from_dict({"epoch": 3})
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(InputError, match="CUDA is not available"):
+        resolve_device("cuda")
+
+
+@pytest.mark.parametrize("window, problem", [
+    ("AAKAA", "tbl.tsv:3: window 'AAKAA' has length 5, the first window 3"),
+    ("A1A", "tbl.tsv:3: window 'A1A' has characters other than letters"),
+    ("", "tbl.tsv:3: empty window"),
+])
+def test_malformed_windows_table_one_line(tmp_path, capsys, window, problem):
+    table = tmp_path / "tbl.tsv"
+    table.write_text("protein_id\tposition\tresidue\twindow\tlabel\tsplit\n"
+                     f"a\t1\tK\tAKA\t1\ttrain\nb\t1\tK\t{window}\t0\ttrain\n")
+    out = tmp_path / "out"
+    code = main(["train", "--windows", str(table), "--model", "linear", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and problem in err, err
+    assert not out.exists()

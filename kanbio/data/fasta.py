@@ -5,8 +5,10 @@
 3. Pre-cut window FASTA: one window per record, centre = candidate residue; positives and
    negatives in separate files.
 
-Whole-file problems (empty, binary, no FASTA header, missing path, wrong window length) are always
-fatal. Record problems are dropped and counted by reason, or fatal with ``strict=True``.
+Files may be gzip-compressed; a UTF-8 byte order mark at the start is skipped. Whole-file problems
+(missing path, empty, binary, corrupt gzip, no FASTA header, wrong window length) are always fatal.
+Record problems are dropped and counted by reason (one validator, :func:`iter_records`), or fatal
+with ``strict=True``; a record with no sequence is dropped as ``empty_sequence`` either way.
 Every error is a :class:`kanbio.errors.InputError` naming file, record, line and problem.
 """
 
@@ -15,10 +17,12 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import itertools
 import os
 import re
+import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -26,7 +30,7 @@ from typing import NamedTuple
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from kanbio.data.alphabet import normalise
-from kanbio.errors import InputError
+from kanbio.errors import InputError, one_line
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,12 @@ class ReadReport:
         if len(self.warnings) < 20:
             self.warnings.append(str(err))
 
+    def nothing_kept(self, paths: Iterable[str | os.PathLike]) -> InputError:
+        """The error for input files of which no record was kept."""
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted(self.dropped.items())) or "none"
+        return InputError(f"no usable record ({self.records} read, dropped: {dropped})",
+                          path=", ".join(map(str, paths)))
+
     def merge(self, other: ReadReport) -> None:
         self.records += other.records
         self.letters_normalised.update(other.letters_normalised)
@@ -75,23 +85,69 @@ class ReadReport:
 
 # ---------------------------------------------------------------------------------------- FASTA
 
+_SAMPLE = 65536  # bytes read up front to reject empty, binary and non-UTF-8 files
+_BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark (Excel writes one): skipped, not an error
+
+
+class _GzipChecked(io.RawIOBase):
+    """A gzip stream whose decompression errors become :class:`InputError` naming the file."""
+
+    def __init__(self, raw: gzip.GzipFile, path: str) -> None:
+        super().__init__()
+        self._raw, self._path = raw, path
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
+        return self._raw.seek(pos, whence)
+
+    def readinto(self, buffer) -> int:
+        try:
+            data = self._raw.read(len(buffer))
+        except (OSError, EOFError, zlib.error) as err:
+            raise InputError(f"corrupt gzip data ({one_line(err)})", path=self._path) from None
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
 
 def open_text(path: str | os.PathLike) -> io.TextIOBase:
-    """Open a text file, gzip-compressed or not, rejecting missing, empty and binary files."""
+    """Open a text file, gzip-compressed or not, rejecting missing, empty and binary files.
+
+    A UTF-8 byte order mark at the start is skipped. Reading a corrupt gzip stream raises
+    :class:`InputError`; a decoding error past the first 64 KiB raises UnicodeDecodeError.
+    """
     p = Path(path)
     if not p.exists():
         raise InputError("file not found", path=str(p))
     if p.is_dir():
         raise InputError("is a directory, expected a file", path=str(p))
-    with open(p, "rb") as fh:
-        head = fh.read(2)
-    raw = gzip.open(p, "rb") if head == b"\x1f\x8b" else open(p, "rb")
     try:
-        sample = raw.read(65536)
-    except (OSError, EOFError) as err:
+        with open(p, "rb") as fh:
+            head = fh.read(2)
+    except OSError as err:
+        raise InputError(f"cannot read the file ({err.strerror or one_line(err)})",
+                         path=str(p)) from None
+    raw: io.RawIOBase | io.BufferedIOBase
+    if head == b"\x1f\x8b":
+        raw = io.BufferedReader(_GzipChecked(gzip.open(p, "rb"), str(p)), 1 << 20)
+    else:
+        raw = open(p, "rb")
+    try:
+        sample = raw.read(_SAMPLE)
+        raw.seek(0)
+    except InputError:
         raw.close()
-        raise InputError(f"unreadable gzip data ({err})", path=str(p)) from None
-    raw.seek(0)
+        raise
+    whole = len(sample) < _SAMPLE  # the sample is the whole file
+    sample = sample.removeprefix(_BOM)
     if not sample.strip():
         raw.close()
         raise InputError("empty file", path=str(p))
@@ -101,10 +157,11 @@ def open_text(path: str | os.PathLike) -> io.TextIOBase:
     try:
         sample.decode("utf-8")
     except UnicodeDecodeError as err:
-        if err.start < len(sample) - 4:  # not just a multi-byte char cut by the sample end
+        # in a partial sample, the last bytes may be a multi-byte character cut by its end
+        if whole or err.start < len(sample) - 4:
             raw.close()
             raise InputError("binary or non-UTF-8 data, not a text file", path=str(p)) from None
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict", newline=None)
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline=None)
 
 
 _BLANK = re.compile(r"[ \t\v\f]")
@@ -143,12 +200,18 @@ class FastaRecord(NamedTuple):
 
 
 def iter_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
-    """Yield the records of a FASTA file (gzip or plain) with their line numbers."""
+    """Yield the raw records of a FASTA file (gzip or plain) with their line numbers.
+
+    Whole-file problems raise :class:`InputError`; the records are not validated (see
+    :func:`iter_records`).
+    """
     with open_text(path) as handle:
         try:
-            first = next(line for line in handle if line.strip())
+            first = next((line for line in handle if line.strip()), None)
         except UnicodeDecodeError:
             raise InputError("binary or non-UTF-8 data, not a text file", path=str(path)) from None
+        if first is None:
+            raise InputError("empty file", path=str(path))
         if not first.startswith(">"):
             raise InputError("no FASTA header: first non-blank line does not start with '>'",
                              path=str(path), line=1)
@@ -165,6 +228,18 @@ def iter_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
                              line=counter.line) from None
 
 
+class Record(NamedTuple):
+    """A validated FASTA record (see :func:`iter_records`)."""
+
+    path: str
+    id: str
+    seq: str  # clean: upper-case letters of the alphabet
+    line: int  # line of the header
+    title: str  # the whole header line after '>'
+    marks: tuple[int, ...]  # 1-based positions of the residues a '#' follows (marks="sites")
+    mapped: Counter  # letters set to X, by letter
+
+
 def _clean(seq: str, path: str, rid: str, line: int, blank_line: int | None = None
            ) -> tuple[str, Counter]:
     if blank_line is not None:
@@ -173,6 +248,98 @@ def _clean(seq: str, path: str, rid: str, line: int, blank_line: int | None = No
         return normalise(seq)
     except ValueError as err:
         raise InputError(f"sequence has {err}", path=path, record=rid, line=line) from None
+
+
+def iter_records(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    report: ReadReport,
+    strict: bool = False,
+    *,
+    marks: str = "reject",
+    unique: bool = True,
+    padding: bool = False,
+    length: int | None = None,
+) -> Iterator[Record]:
+    """Yield the valid records of FASTA files, dropping (and counting in ``report``) the others.
+
+    Parameters
+    ----------
+    paths : FASTA file(s), plain or gzip, read in order.
+    report : counts every record read (``records``) and every record dropped, by reason. The
+        letters set to X are left to the caller (``report.letters_normalised.update(r.mapped)``
+        for the records it keeps).
+    strict : a dropped record raises its :class:`InputError` instead.
+    marks : ``"sites"``: a ``#`` follows a positive residue; the positions are returned in
+        ``marks`` and the ``#`` removed. ``"reject"``: a ``#`` drops the record.
+    unique : drop a record whose id an earlier kept record (of any of ``paths``) has.
+    padding : ``-`` is padding, read as ``X`` (pre-cut windows).
+    length : the window length of pre-cut windows: a record of any other length is fatal.
+
+    Checks, in this order (the first failure decides): NUL in the header (fatal); no sequence
+    after the header (``empty_sequence``; never fatal, as nothing there can be misread);
+    duplicate id (``duplicate_id``); length (fatal); ``#`` at the start or doubled, or any ``#``
+    with ``marks="reject"`` (``malformed_mark`` / ``invalid_character``); whitespace, digits or
+    other characters inside the sequence (``invalid_character``).
+    """
+    if marks not in ("sites", "reject"):
+        raise ValueError(f"marks must be 'sites' or 'reject', got {marks!r}")
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    seen: set[str] = set()
+
+    def empty(path: str, rid: str, line: int) -> None:
+        report.drop(InputError("no sequence after the header", path, rid, line),
+                    "empty_sequence", strict=False)
+
+    def check_length(n: int, path: str, rid: str, line: int) -> None:
+        if n != length:
+            raise InputError(f"window has length {n}, expected {length} "
+                             f"(half_width {length // 2})", path, rid, line)
+
+    for path in map(str, paths):
+        for rid, raw, line, blank, title in iter_fasta(path):
+            report.records += 1
+            if "\0" in title:
+                raise InputError("NUL character in the header", path, rid, line)
+            if not raw:
+                empty(path, rid, line)
+                continue
+            if unique and rid in seen:
+                report.drop(InputError("duplicate protein id", path, rid, line), "duplicate_id",
+                            strict)
+                continue
+            if length is not None:
+                check_length(len(raw), path, rid, line)
+            found: tuple[int, ...] = ()
+            if "#" in raw:
+                if marks == "reject":
+                    report.drop(InputError("unexpected '#' site mark (marks are read only from "
+                                           "a '#'-marked FASTA)", path, rid, line),
+                                "invalid_character", strict)
+                    continue
+                if raw.startswith("#") or "##" in raw:
+                    where = "at the sequence start" if raw.startswith("#") else "doubled ('##')"
+                    report.drop(InputError(f"site mark '#' {where}", path, rid, line),
+                                "malformed_mark", strict)
+                    continue
+                parts = raw.split("#")
+                found = tuple(itertools.accumulate(len(p) for p in parts[:-1]))
+                raw = "".join(parts)
+            if padding:
+                raw = raw.replace("-", "X")
+            try:
+                seq, mapped = _clean(raw, path, rid, line, blank)
+            except InputError as err:
+                report.drop(err, "invalid_character", strict)
+                continue
+            if not seq:  # a lone '*'
+                empty(path, rid, line)
+                continue
+            if length is not None:
+                check_length(len(seq), path, rid, line)  # a final '*' was stripped
+            if unique:
+                seen.add(rid)
+            yield Record(path, rid, seq, line, title, found, mapped)
 
 
 _HEADER_SITE = re.compile(r"(?:^|\s)#(\d+)(?=\s|$)")
@@ -189,41 +356,20 @@ def read_marked_fasta(
     path = str(path)
     report = ReadReport()
     proteins: list[Protein] = []
-    seen: set[str] = set()
-    for rid, raw, line, blank, title in iter_fasta(path):
-        report.records += 1
-        if rid in seen:
-            report.drop(InputError("duplicate protein id", path, rid, line), "duplicate_id", strict)
-            continue
-        if raw.startswith("#") or "##" in raw:
-            where = "at the sequence start" if raw.startswith("#") else "doubled ('##')"
-            report.drop(InputError(f"site mark '#' {where}", path, rid, line), "malformed_mark",
-                        strict)
-            continue
-        parts = raw.split("#")
-        plain = "".join(parts)
-        try:
-            seq, mapped = _clean(plain, path, rid, line, blank)
-        except InputError as err:
-            report.drop(err, "invalid_character", strict)
-            continue
+    for rec in iter_records(path, report, strict, marks="sites"):
         # a '#' after the final residue and an end '*' both are fine
-        ends = [sum(len(p) for p in parts[: i + 1]) for i in range(len(parts) - 1)]
-        ends += [int(m) for m in _HEADER_SITE.findall(title)]
-        sites = _check_sites(ends, seq, residues, path, rid, line, report, strict)
-        if sites is None:
-            continue
-        seen.add(rid)
-        report.letters_normalised.update(mapped)
-        proteins.append(Protein(rid, seq, tuple(sites)))
+        ends = [*rec.marks, *(int(m) for m in _HEADER_SITE.findall(rec.title))]
+        sites = _check_sites(ends, rec.seq, residues, path, rec.id, rec.line, report, strict)
+        report.letters_normalised.update(rec.mapped)
+        proteins.append(Protein(rec.id, rec.seq, tuple(sites)))
     return proteins, report
 
 
 def _check_sites(
     positions: list[int], seq: str, residues: str, path: str, rid: str, line: int,
     report: ReadReport, strict: bool,
-) -> list[int] | None:
-    """Validate 1-based site positions; drop (or raise on) bad ones. None drops the record."""
+) -> list[int]:
+    """Validate 1-based site positions; drop (or raise on) bad ones; return the good ones."""
     kept = []
     for pos in sorted(set(positions)):
         if pos < 1 or pos > len(seq):
@@ -244,26 +390,11 @@ def read_fasta(
     path: str | os.PathLike, strict: bool = False
 ) -> tuple[dict[str, tuple[str, int]], ReadReport]:
     """Read a plain FASTA into ``{id: (clean_sequence, header_line)}``."""
-    path = str(path)
     report = ReadReport()
     out: dict[str, tuple[str, int]] = {}
-    for rid, raw, line, blank, _ in iter_fasta(path):
-        report.records += 1
-        if rid in out:
-            report.drop(InputError("duplicate protein id", path, rid, line), "duplicate_id", strict)
-            continue
-        if "#" in raw:
-            err = InputError("unexpected '#' mark in a FASTA read with a site table", path,
-                             rid, line)
-            report.drop(err, "invalid_character", strict)
-            continue
-        try:
-            seq, mapped = _clean(raw, path, rid, line, blank)
-        except InputError as err:
-            report.drop(err, "invalid_character", strict)
-            continue
-        report.letters_normalised.update(mapped)
-        out[rid] = (seq, line)
+    for rec in iter_records(path, report, strict):
+        report.letters_normalised.update(rec.mapped)
+        out[rec.id] = (rec.seq, rec.line)
     return out, report
 
 
@@ -278,37 +409,46 @@ def _accession(rid: str) -> str:
 def read_site_table(path: str | os.PathLike) -> list[tuple[str, int, int, int]]:
     """Read ``protein_id, position[, label]`` rows as ``(id, position, label, line)``.
 
-    Delimiter: tab for .tsv (and by sniffing), comma for .csv. A header row is required.
+    Delimiter: tab if the header row has one, else comma. A header row is required; a UTF-8
+    byte order mark before it is skipped.
     """
     path = str(path)
     with open_text(path) as handle:
-        text = handle.read()
-    delim = "\t" if "\t" in text.splitlines()[0] else ","
-    rows = csv.reader(io.StringIO(text), delimiter=delim)
-    header = [h.strip().lower() for h in next(rows)]
-    aliases = {"protein_id": ("protein_id", "protein", "accession", "id"),
-               "position": ("position", "site", "pos")}
-    cols = {}
-    for key, names in aliases.items():
-        found = [i for i, h in enumerate(header) if h in names]
-        if not found:
-            raise InputError(f"site table header lacks a '{key}' column (found: {header})",
-                             path=path, line=1)
-        cols[key] = found[0]
-    label_col = header.index("label") if "label" in header else None
-    out = []
-    for n, row in enumerate(rows, start=2):
-        if not row or not "".join(row).strip():
-            continue
         try:
-            rid = row[cols["protein_id"]].strip()
-            pos = int(row[cols["position"]])
-            label = 1 if label_col is None else int(row[label_col])
-        except (IndexError, ValueError):
-            raise InputError(f"malformed site row {row!r}", path=path, line=n) from None
-        if label not in (0, 1):
-            raise InputError(f"label must be 0 or 1, got {label}", path=path, record=rid, line=n)
-        out.append((rid, pos, label, n))
+            text = handle.read()
+        except UnicodeDecodeError:
+            raise InputError("binary or non-UTF-8 data, not a text file", path=path) from None
+    delim = "\t" if "\t" in text.splitlines()[0] else ","
+    rows = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
+    try:
+        header = [h.strip().lower() for h in next(rows, [])]
+        aliases = {"protein_id": ("protein_id", "protein", "accession", "id"),
+                   "position": ("position", "site", "pos")}
+        cols = {}
+        for key, names in aliases.items():
+            found = [i for i, h in enumerate(header) if h in names]
+            if not found:
+                raise InputError(f"site table header lacks a '{key}' column (found: {header})",
+                                 path=path, line=1)
+            cols[key] = found[0]
+        label_col = header.index("label") if "label" in header else None
+        out = []
+        for row in rows:
+            n = rows.line_num
+            if not row or not "".join(row).strip():
+                continue
+            try:
+                rid = row[cols["protein_id"]].strip()
+                pos = int(row[cols["position"]])
+                label = 1 if label_col is None else int(row[label_col])
+            except (IndexError, ValueError):
+                raise InputError(f"malformed site row {row!r}", path=path, line=n) from None
+            if label not in (0, 1):
+                raise InputError(f"label must be 0 or 1, got {label}", path=path, record=rid,
+                                 line=n)
+            out.append((rid, pos, label, n))
+    except csv.Error as err:
+        raise InputError(f"malformed site table ({err})", path=path, line=rows.line_num) from None
     return out
 
 
@@ -346,6 +486,9 @@ def read_fasta_with_sites(
     return proteins, report
 
 
+_WINDOW_ID = re.compile(r"[0-9]+")
+
+
 def read_window_fasta(
     path: str | os.PathLike, label: int, residues: str, half_width: int, strict: bool = False
 ) -> tuple[list[Window], ReadReport]:
@@ -356,29 +499,21 @@ def read_window_fasta(
     configured half_width does not fit the file); an off-centre residue is a record problem.
     """
     path = str(path)
-    length = 2 * half_width + 1
     report = ReadReport()
     out = []
-    for rid, raw, line, blank, _ in iter_fasta(path):
-        report.records += 1
-        if len(raw) != length:
-            raise InputError(f"window has length {len(raw)}, expected {length} "
-                             f"(half_width {half_width})", path, rid, line)
-        try:
-            win, mapped = _clean(raw.replace("-", "X"), path, rid, line, blank)
-        except InputError as err:
-            report.drop(err, "invalid_character", strict)
-            continue
+    for rec in iter_records(path, report, strict, unique=False, padding=True,
+                            length=2 * half_width + 1):
+        win = rec.seq
         if win[half_width] not in residues:
             err = InputError(f"window centre is '{win[half_width]}', not a target residue "
-                             f"({residues})", path, rid, line)
+                             f"({residues})", path, rec.id, rec.line)
             report.drop(err, "centre_not_target", strict)
             continue
-        fields = rid.split("|")
-        pid, pos = rid, 0
-        if len(fields) >= 3 and fields[-1].isdigit():
-            pid, pos = (fields[1] or rid), int(fields[-1])
-        report.letters_normalised.update(mapped)
+        fields = rec.id.split("|")
+        pid, pos = rec.id, 0
+        if len(fields) >= 3 and _WINDOW_ID.fullmatch(fields[-1]):
+            pid, pos = (fields[1] or rec.id), int(fields[-1])
+        report.letters_normalised.update(rec.mapped)
         out.append(Window(pid, pos, win, label))
     return out, report
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kanbio.data.alphabet import ALPHABET
 from kanbio.data.encode import windows_to_indices
 from kanbio.errors import InputError
 from kanbio.output import read_table
@@ -47,10 +48,32 @@ class Encoded:
         return (self.table.split == split).to_numpy()
 
 
+def encode_windows(table: pd.DataFrame, path: str | os.PathLike) -> np.ndarray:
+    """The ``window`` column as uint8 indices (N, L); an empty window, one of another length or one
+    with a character other than a letter is an InputError naming the file and line."""
+    windows = table.window.tolist()
+    try:
+        if all(isinstance(w, str) for w in windows):
+            return windows_to_indices(windows)
+    except ValueError:
+        pass
+    length = len(windows[0]) if isinstance(windows[0], str) else 0
+    for row, w in zip(table.index, windows, strict=True):  # locate the first bad window
+        if not isinstance(w, str) or not w:
+            problem = "empty window"
+        elif len(w) != length:
+            problem = f"window {w!r} has length {len(w)}, the first window {length}"
+        elif not all(c.isascii() and c.isalpha() for c in w):  # as windows_to_indices reads it
+            problem = f"window {w!r} has characters other than letters of {ALPHABET}"
+        else:
+            continue
+        raise InputError(problem, path=str(path), line=int(row) + 2)
+    raise InputError("malformed windows", path=str(path))  # not reached
+
+
 def read_encoded(path: str | os.PathLike, splits: tuple[str, ...] = SPLITS) -> Encoded:
-    """:func:`read_windows` restricted to ``splits``, encoded."""
+    """:func:`read_windows` restricted to ``splits``, encoded (:func:`encode_windows`)."""
     table = read_windows(path)
     if tuple(splits) != SPLITS:
         table = table[table.split.isin(splits)]
-    return Encoded(table, windows_to_indices(table.window.tolist()),
-                   table.label.to_numpy(np.int64))
+    return Encoded(table, encode_windows(table, path), table.label.to_numpy(np.int64))

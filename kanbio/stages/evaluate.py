@@ -11,8 +11,7 @@ import numpy as np
 import pandas as pd
 
 from kanbio.config import BOOTSTRAP
-from kanbio.data.encode import windows_to_indices
-from kanbio.data.table import read_windows
+from kanbio.data.table import read_encoded
 from kanbio.errors import InputError
 from kanbio.metrics import binary_metrics, bootstrap_ci, validation_threshold
 from kanbio.models import checkpoint, predict_logit
@@ -22,8 +21,8 @@ from kanbio.output import write_json, write_table
 def predictions(model_dir: str | os.PathLike, windows_path: str | os.PathLike) -> tuple[
         pd.DataFrame, dict]:
     """Per-window log-odds of a checkpoint: ``protein_id, position, split, label, score``."""
-    table = read_windows(windows_path)
-    idx = windows_to_indices(table.window.tolist())
+    data = read_encoded(windows_path)
+    table, idx = data.table, data.idx
     model, meta = checkpoint.load(model_dir, window_length=idx.shape[1])
     out = table[["protein_id", "position", "split", "label"]].copy()
     out["score"] = predict_logit(model, idx)

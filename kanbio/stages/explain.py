@@ -29,8 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kanbio.data.encode import windows_to_indices
-from kanbio.data.table import read_windows
+from kanbio.data.table import read_encoded
 from kanbio.errors import InputError
 from kanbio.explain import attribution as att
 from kanbio.explain import motifs as mt
@@ -95,10 +94,10 @@ def explain(
     if max_windows < 1:
         raise InputError(f"max_windows must be at least 1, got {max_windows}")
     out = Path(out_dir)
-    table = read_windows(windows_path)
-    if table.empty:
+    data = read_encoded(windows_path)
+    if data.table.empty:
         raise InputError("the windows table is empty", path=str(windows_path))
-    idx_all = windows_to_indices(table.window.tolist())
+    table, idx_all = data.table, data.idx
     model, meta = checkpoint.load(model_dir, window_length=idx_all.shape[1])
     kind = model_type(model)
     rows = _sample(_rows(table, split), max_windows, seed)

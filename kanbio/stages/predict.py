@@ -1,12 +1,14 @@
 """Score every candidate residue of new FASTA files with a trained checkpoint (``kanbio predict``).
 
-FASTA files of any size are streamed: records are read with :func:`kanbio.data.fasta.iter_fasta`,
-validated and normalised as ``prepare`` does (same errors), ``#`` site marks are stripped, and
-proteins are processed in chunks of about ``chunk_residues`` residues. Windows are scored in fixed
-batches of :data:`BATCH` rows counted over the whole stream, so the output does not depend on the
-chunk size. Memory: one chunk and its windows, plus the set of protein ids seen (duplicates are
-errors). Rows go to a temporary file that is renamed into place only when every record was read
-(gzip without timestamp when the name ends in ``.gz``): bad input never leaves a partial file.
+FASTA files of any size are streamed: records are read and validated with
+:func:`kanbio.data.fasta.iter_records`, as ``prepare`` reads them (same errors; a record with no
+sequence is dropped as ``empty_sequence``, and input without a usable record is an error), ``#``
+site marks are stripped, and proteins are processed in chunks of about ``chunk_residues``
+residues. Windows are scored in fixed batches of :data:`BATCH` rows counted over the whole stream,
+so the output does not depend on the chunk size. Memory: one chunk and its windows, plus the set
+of protein ids seen (duplicates are errors). Rows go to a temporary file that is renamed into place
+only when every record was read (gzip without timestamp when the name ends in ``.gz``): bad input
+never leaves a partial file.
 
 Columns of the output table (one row per candidate residue, in input order):
 
@@ -49,7 +51,7 @@ import numpy as np
 from scipy.special import expit
 
 from kanbio.data.alphabet import LETTERS
-from kanbio.data.fasta import ReadReport, _clean, iter_fasta
+from kanbio.data.fasta import ReadReport, iter_fasta, iter_records
 from kanbio.data.windows import extract_indices, layout, residue_codes
 from kanbio.errors import InputError
 from kanbio.models import checkpoint, table_form
@@ -89,38 +91,6 @@ def top_offsets(contrib: np.ndarray, top: int = 3) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------- input
-def _records(paths: Sequence[str], report: ReadReport, strict: bool,
-             marks: list[int]) -> Iterator[tuple[str, str]]:
-    """Validated ``(id, clean sequence)`` records of every file, '#' marks stripped and counted."""
-    seen: set[str] = set()
-    for path in paths:
-        for rid, raw, line, blank, _ in iter_fasta(path):
-            report.records += 1
-            if "\0" in rid:
-                raise InputError("NUL character in the header", path, rid, line)
-            if rid in seen:
-                report.drop(InputError("duplicate protein id", path, rid, line), "duplicate_id",
-                            strict)
-                continue
-            n_marks = raw.count("#")
-            if n_marks:
-                if raw.startswith("#") or "##" in raw:
-                    where = "at the sequence start" if raw.startswith("#") else "doubled ('##')"
-                    report.drop(InputError(f"site mark '#' {where}", path, rid, line),
-                                "malformed_mark", strict)
-                    continue
-                raw = raw.replace("#", "")
-            try:
-                seq, mapped = _clean(raw, path, rid, line, blank)
-            except InputError as err:
-                report.drop(err, "invalid_character", strict)
-                continue
-            seen.add(rid)
-            report.letters_normalised.update(mapped)
-            marks[0] += n_marks
-            yield rid, seq
-
-
 def _chunks(records: Iterator[tuple[str, str]], max_residues: int,
             max_proteins: int | None) -> Iterator[tuple[list[str], list[str]]]:
     """Group records into ``(ids, sequences)`` chunks of about ``max_residues`` residues."""
@@ -273,7 +243,8 @@ def predict(
         residues (or proteins): the memory bound. The output does not depend on them.
     top : offsets listed in ``top_offsets``.
     strict : a malformed record (bad character, bad mark, duplicate id) stops everything; else it
-        is skipped and counted in ``dropped``.
+        is skipped and counted in ``dropped``. A record with no sequence is always skipped and
+        counted (``empty_sequence``).
 
     Returns
     -------
@@ -309,7 +280,8 @@ def predict(
     def score(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return form.score(idx, contributions=top > 0)
 
-    report, marks = ReadReport(), [0]
+    report = ReadReport()
+    marks = 0
     counts = {"proteins": 0, "residues": 0, "windows": 0, "predicted_positive": 0, "chunks": 0}
     pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
@@ -327,10 +299,18 @@ def predict(
             out.write(_rows(pid[s:e], pos[s:e], wins[s:e], logit, contrib, thr, top))
         pending[:] = [(pid[n:], pos[n:], wins[n:])] if n < total else []
 
+    def records() -> Iterator[tuple[str, str]]:
+        """Validated ``(id, clean sequence)`` records of every file, '#' marks stripped and
+        counted."""
+        nonlocal marks
+        for rec in iter_records(paths, report, strict, marks="sites"):
+            report.letters_normalised.update(rec.mapped)
+            marks += len(rec.marks)
+            yield rec.id, rec.seq
+
     with atomic_path(out_path) as tmp, _open_out(tmp, str(out_path).endswith(".gz")) as out:
         out.write(("\t".join(COLUMNS) + "\n").encode())
-        records = _records(paths, report, strict, marks)
-        for ids, seqs in _chunks(records, chunk_residues, chunk_proteins):
+        for ids, seqs in _chunks(records(), chunk_residues, chunk_proteins):
             pid, pos, wins = _windows(ids, seqs, res, h)
             counts["chunks"] += 1
             counts["proteins"] += len(ids)
@@ -339,12 +319,14 @@ def predict(
             pending.append((pid, pos, wins))
             flush(out, final=False)
         flush(out, final=True)
+        if not counts["proteins"]:
+            raise report.nothing_kept(paths)
     seconds = time.perf_counter() - t0
     summary = {
         "model": str(model_dir), "type": meta.get("type"), "fasta": paths, "out": str(out_path),
         "residues_scored": res, "model_residues": meta.get("residues"), "half_width": h,
         "window_length": length, **counts, "threshold": thr, "threshold_source": source,
-        "records_read": report.records, "marks_stripped": marks[0],
+        "records_read": report.records, "marks_stripped": marks,
         "letters_normalised": dict(sorted(report.letters_normalised.items())),
         "dropped": dict(sorted(report.dropped.items())), "warnings": report.warnings,
         "top_offsets": TOP_METHOD, "seconds": round(seconds, 3),

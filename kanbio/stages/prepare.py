@@ -29,17 +29,24 @@ from kanbio.output import atomic_path, json_text, table_text, write_text
 
 def _read_side(ds: dict, prefix: str, report: ReadReport) -> tuple[pd.DataFrame, dict[str, str],
                                                                    str]:
-    """Read one side (``""`` or ``"test_"``) of a dataset into a windows frame + sequences."""
+    """Read one side (``""`` or ``"test_"``) of a dataset into a windows frame + sequences.
+
+    A side whose files hold no usable record at all is an error.
+    """
     res, h, strict = ds["residues"], ds["half_width"], ds["strict"]
     pos, neg = ds.get(prefix + "positives"), ds.get(prefix + "negatives")
     fastas, sites = ds.get(prefix + "fasta"), ds.get(prefix + "sites")
+    side = ReadReport()
     if pos or neg:
         rows = []
         for paths, label in ((pos or [], 1), (neg or [], 0)):
             for path in paths:
                 wins, rep = read_window_fasta(path, label, res, h, strict)
-                report.merge(rep)
+                side.merge(rep)
                 rows += [(w.protein_id, w.position, w.window[h], w.window, w.label) for w in wins]
+        if not rows:
+            raise side.nothing_kept([*(pos or []), *(neg or [])])
+        report.merge(side)
         return pd.DataFrame(rows, columns=WINDOW_COLUMNS), {}, "windows"
     if not fastas:
         raise InputError(f"dataset needs '{prefix}fasta' or "
@@ -53,14 +60,17 @@ def _read_side(ds: dict, prefix: str, report: ReadReport) -> tuple[pd.DataFrame,
             prots, rep = read_fasta_with_sites(fasta, sites[i], res, strict)
         else:
             prots, rep = read_marked_fasta(fasta, res, strict)
-        report.merge(rep)
+        side.merge(rep)
         for p in prots:
             if p.id in seen:
-                report.drop(InputError("duplicate protein id across input files", fasta, p.id),
-                            "duplicate_id", strict)
+                side.drop(InputError("duplicate protein id across input files", fasta, p.id),
+                          "duplicate_id", strict)
                 continue
             seen.add(p.id)
             proteins.append(p)
+    if not proteins:
+        raise side.nothing_kept(fastas)
+    report.merge(side)
     fmt = "fasta+sites" if sites else "marked_fasta"
     return extract(proteins, res, h).to_frame(), {p.id: p.seq for p in proteins}, fmt
 

@@ -1,4 +1,10 @@
-"""Glue for Snakemake ``script:`` rules: log to the rule's log file, one-line errors, exit 1."""
+"""Glue for Snakemake ``script:`` rules: log to the rule's log file, one-line errors, exit 1.
+
+Errors are reported as by the ``kanbio`` command (:func:`kanbio.cli.main`): a user error
+(:class:`InputError`) or a system failure (OSError, MemoryError) is one line
+``kanbio: error: ...`` in the rule's log and on the terminal, and the job fails (exit status 1;
+Snakemake reports the rule and its log).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from kanbio.errors import InputError
+from kanbio.errors import InputError, one_line
 
 
 def run(smk: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -24,9 +30,11 @@ def run(smk: Any, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
             with contextlib.redirect_stderr(log):
                 return func(*args, **kwargs)
-        except InputError as err:
-            print(f"kanbio: error: {err}", file=log)
-            print(f"kanbio: error: {err}", file=sys.__stderr__)
+        except (InputError, OSError, MemoryError) as err:
+            line = f"kanbio: error: {one_line(err)}"
+            print(line, file=log)
+            if log is not sys.__stderr__:
+                print(line, file=sys.__stderr__)
             raise SystemExit(1) from None
         finally:
             logging.getLogger("kanbio").removeHandler(handler)

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from kanbio.config import validate_model
 from kanbio.data.table import read_encoded
 from kanbio.errors import InputError
 from kanbio.models import checkpoint
@@ -20,7 +21,12 @@ def train_table(windows_path: str | os.PathLike, spec: dict[str, Any], seed: int
     """Train one model spec on the train split of a windows table; write a checkpoint folder.
 
     Writes ``model.pt``, ``model.json`` and ``curve.tsv`` into ``out_dir``; returns the metadata.
+    ``spec`` is validated first (:func:`kanbio.config.validate_model`): an unknown or mistyped key
+    is an InputError, never silently copied into ``model.json``.
     """
+    validate_model(spec)
+    if reference is not None:
+        validate_model(reference, "the reference (matched) KAN spec")
     data = read_encoded(windows_path)
     table, idx, y = data.table, data.idx, data.y
     tr, va = data.mask("train"), data.mask("val")
