@@ -15,13 +15,21 @@ from scipy.special import expit
 
 from kanbio.cli import main as kanbio_main
 from kanbio.data.encode import windows_to_indices
-from kanbio.data.fasta import write_fasta
 from kanbio.data.synthetic import generate
 from kanbio.data.synthetic import write as write_synthetic
 from kanbio.errors import InputError
 from kanbio.models import checkpoint, predict_logit, table_form
 from kanbio.output import read_table
 from kanbio.stages import predict as pr
+
+
+def write_fasta(records: list[tuple[str, str]], path, width: int = 0) -> None:
+    """Write ``(id, sequence)`` records, ``width`` letters per line (0: one line)."""
+    with open(path, "w") as fh:
+        for rid, seq in records:
+            step = width or max(len(seq), 1)
+            fh.write(f">{rid}\n" + "".join(seq[i : i + step] + "\n"
+                                            for i in range(0, len(seq), step)))
 
 torch.set_num_threads(1)
 H = 4  # half width: windows of 9

@@ -1,4 +1,4 @@
-"""Readers for the three site formats (Bio.SeqIO's FASTA parser underneath) and FASTA writing.
+"""Readers for the three site formats, on :mod:`kanbio.data.textio`.
 
 1. ``#``-marked FASTA: a ``#`` right after each positive residue.
 2. FASTA + a site table (TSV/CSV, columns ``protein_id, position`` 1-based, optional ``label``).
@@ -15,22 +15,18 @@ Every error is a :class:`kanbio.errors.InputError` naming file, record, line and
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import itertools
 import os
 import re
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import NamedTuple
 
-from Bio.SeqIO.FastaIO import SimpleFastaParser
-
 from kanbio.data.alphabet import normalise
-from kanbio.errors import InputError, one_line
+from kanbio.data.textio import iter_fasta, open_text
+from kanbio.errors import InputError
 
 
 @dataclass(frozen=True)
@@ -85,147 +81,6 @@ class ReadReport:
 
 # ---------------------------------------------------------------------------------------- FASTA
 
-_SAMPLE = 65536  # bytes read up front to reject empty, binary and non-UTF-8 files
-_BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark (Excel writes one): skipped, not an error
-
-
-class _GzipChecked(io.RawIOBase):
-    """A gzip stream whose decompression errors become :class:`InputError` naming the file."""
-
-    def __init__(self, raw: gzip.GzipFile, path: str) -> None:
-        super().__init__()
-        self._raw, self._path = raw, path
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, pos: int, whence: int = io.SEEK_SET) -> int:
-        return self._raw.seek(pos, whence)
-
-    def readinto(self, buffer) -> int:
-        try:
-            data = self._raw.read(len(buffer))
-        except (OSError, EOFError, zlib.error) as err:
-            raise InputError(f"corrupt gzip data ({one_line(err)})", path=self._path) from None
-        buffer[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-def open_text(path: str | os.PathLike) -> io.TextIOBase:
-    """Open a text file, gzip-compressed or not, rejecting missing, empty and binary files.
-
-    A UTF-8 byte order mark at the start is skipped. Reading a corrupt gzip stream raises
-    :class:`InputError`; a decoding error past the first 64 KiB raises UnicodeDecodeError.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise InputError("file not found", path=str(p))
-    if p.is_dir():
-        raise InputError("is a directory, expected a file", path=str(p))
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(2)
-    except OSError as err:
-        raise InputError(f"cannot read the file ({err.strerror or one_line(err)})",
-                         path=str(p)) from None
-    raw: io.RawIOBase | io.BufferedIOBase
-    if head == b"\x1f\x8b":
-        raw = io.BufferedReader(_GzipChecked(gzip.open(p, "rb"), str(p)), 1 << 20)
-    else:
-        raw = open(p, "rb")
-    try:
-        sample = raw.read(_SAMPLE)
-        raw.seek(0)
-    except InputError:
-        raw.close()
-        raise
-    whole = len(sample) < _SAMPLE  # the sample is the whole file
-    sample = sample.removeprefix(_BOM)
-    if not sample.strip():
-        raw.close()
-        raise InputError("empty file", path=str(p))
-    if b"\x00" in sample:
-        raw.close()
-        raise InputError("binary data, not a text file", path=str(p))
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as err:
-        # in a partial sample, the last bytes may be a multi-byte character cut by its end
-        if whole or err.start < len(sample) - 4:
-            raw.close()
-            raise InputError("binary or non-UTF-8 data, not a text file", path=str(p)) from None
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline=None)
-
-
-_BLANK = re.compile(r"[ \t\v\f]")
-
-
-class _LineCounter:
-    """Wrap a text handle: remember each header's line and the first inner blank per record.
-
-    Bio.SeqIO silently deletes spaces inside sequence lines; a space there is a data error, so
-    it is noted here before the parser sees the line.
-    """
-
-    def __init__(self, handle: io.TextIOBase) -> None:
-        self.handle = handle
-        self.line = 0
-        self.headers: list[int] = []
-        self.blank_in: dict[int, int] = {}  # record index -> line of its first inner blank
-
-    def __iter__(self) -> Iterator[str]:
-        for line in self.handle:
-            self.line += 1
-            if line.startswith(">"):
-                self.headers.append(self.line)
-            elif self.headers and len(self.headers) - 1 not in self.blank_in:
-                if _BLANK.search(line.strip()):
-                    self.blank_in[len(self.headers) - 1] = self.line
-            yield line
-
-
-class FastaRecord(NamedTuple):
-    id: str
-    seq: str  # raw: letters as in the file, line breaks removed
-    line: int  # line of the header
-    blank_line: int | None  # line of the first whitespace inside a sequence line, if any
-    title: str  # the whole header line after '>'
-
-
-def iter_fasta(path: str | os.PathLike) -> Iterator[FastaRecord]:
-    """Yield the raw records of a FASTA file (gzip or plain) with their line numbers.
-
-    Whole-file problems raise :class:`InputError`; the records are not validated (see
-    :func:`iter_records`).
-    """
-    with open_text(path) as handle:
-        try:
-            first = next((line for line in handle if line.strip()), None)
-        except UnicodeDecodeError:
-            raise InputError("binary or non-UTF-8 data, not a text file", path=str(path)) from None
-        if first is None:
-            raise InputError("empty file", path=str(path))
-        if not first.startswith(">"):
-            raise InputError("no FASTA header: first non-blank line does not start with '>'",
-                             path=str(path), line=1)
-        handle.seek(0)
-        counter = _LineCounter(handle)
-        try:
-            for i, (title, seq) in enumerate(SimpleFastaParser(counter)):
-                rid = title.split(None, 1)[0] if title.strip() else ""
-                if not rid:
-                    raise InputError("empty FASTA header", path=str(path), line=counter.headers[i])
-                yield FastaRecord(rid, seq, counter.headers[i], counter.blank_in.get(i), title)
-        except UnicodeDecodeError:
-            raise InputError("binary or non-UTF-8 data", path=str(path),
-                             line=counter.line) from None
 
 
 class Record(NamedTuple):
@@ -516,15 +371,3 @@ def read_window_fasta(
         report.letters_normalised.update(rec.mapped)
         out.append(Window(pid, pos, win, label))
     return out, report
-
-
-def write_fasta(records: list[tuple[str, str]], path: str | os.PathLike, width: int = 0) -> None:
-    """Write ``(id, sequence)`` records (one line per sequence unless ``width`` > 0)."""
-    with open(path, "w") as fh:
-        for rid, seq in records:
-            fh.write(f">{rid}\n")
-            if width:
-                for i in range(0, len(seq), width):
-                    fh.write(seq[i : i + width] + "\n")
-            else:
-                fh.write(seq + "\n")

@@ -51,7 +51,8 @@ import numpy as np
 from scipy.special import expit
 
 from kanbio.data.alphabet import LETTERS
-from kanbio.data.fasta import ReadReport, iter_fasta, iter_records
+from kanbio.data.fasta import ReadReport, iter_records
+from kanbio.data.textio import iter_fasta
 from kanbio.data.windows import extract_indices, layout, residue_codes
 from kanbio.errors import InputError
 from kanbio.models import checkpoint, table_form
