@@ -20,10 +20,13 @@ from .. import __version__
 from ..data.alphabet import ALPHABET
 from ..errors import InputError
 from ..output import atomic_path, json_text
+from .cnn import CNN
 from .factory import Model, model_type
 from .kan import KAN
 from .linear import LogisticBaseline
 from .mlp import MLP
+
+NETWORKS = {"kan": KAN, "mlp": MLP, "cnn": CNN}  # torch models: config() + state_dict
 
 
 def save(model: Model, out_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
@@ -75,8 +78,8 @@ def load(model_dir: str | os.PathLike, window_length: int | None = None) -> tupl
     if kind == "linear":
         model = LogisticBaseline.from_dict({**arch, "coef": state["coef"].tolist(),
                                             "intercept": state["intercept"].tolist()})
-    elif kind in ("kan", "mlp"):
-        model = (KAN if kind == "kan" else MLP).from_config(arch)
+    elif kind in NETWORKS:
+        model = NETWORKS[kind].from_config(arch)
         try:
             model.load_state_dict(state)
         except RuntimeError as err:
