@@ -114,7 +114,8 @@ def run_synthetic(args: argparse.Namespace) -> int:
 
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--windows", required=True, help="windows.tsv.gz from 'kanbio prepare'")
-    p.add_argument("--model", required=True, choices=["kan", "mlp", "linear"])
+    p.add_argument("--model", required=True, choices=["kan", "mlp", "cnn", "linear"],
+                   help="model type (a CNN takes its other settings from --spec or its defaults)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--spec", help="YAML/JSON file with the full model spec (overrides the flags)")
@@ -134,7 +135,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--C", type=float, default=1.0, help="logistic regression inverse penalty")
 
 
-@command("train", "train a KAN, MLP or logistic model on the train split")(_train_args)
+@command("train", "train a KAN, MLP, CNN or logistic model on the train split")(_train_args)
 def run_train(args: argparse.Namespace) -> int:
     from kanbio import config as cfg
     from kanbio.stages.train import train_table
