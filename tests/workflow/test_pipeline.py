@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # run-dependent fields: wall time and memory of training (everything else must be identical)
 VOLATILE_JSON = {"train_seconds", "peak_rss_mb", "windows", "model"}
 VOLATILE_COLUMNS = {"train_seconds", "peak_mb"}
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("snakemake") is None,
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(REPO / "tests/data/tiny.yaml"), "--cores", "2", *args]
+           "--configfile", str(REPO / "tests/tiny.yaml"), "--cores", "2", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
 
 

@@ -264,7 +264,7 @@ def test_explain_a_cnn_with_ism_only(study: dict) -> None:
 
 def test_documented_defaults_are_the_model_class_defaults() -> None:
     rows = {line.split("|")[1].strip(" `"): line
-            for line in (Path(__file__).resolve().parents[1] / "config/README.md").read_text()
+            for line in (Path(__file__).resolve().parents[2] / "config/README.md").read_text()
             .splitlines() if line.startswith("| `")}
     params = inspect.signature(CNN).parameters
     for key in ("channels", "kernel_sizes", "pool", "dropout", "hidden"):
