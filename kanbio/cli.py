@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from kanbio import __version__
 from kanbio.errors import InputError
@@ -216,6 +217,85 @@ def run_predict(args: argparse.Namespace) -> int:
     from kanbio.stages import predict
 
     return predict.run(args) or 0
+
+
+# -------------------------------------------------------------------------------------- report
+
+
+def _model_folders(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", nargs="+", action="append", required=True,
+                   metavar=("NAME", "FOLDER"), help="a model's name, then its evaluated "
+                   "checkpoint folder of each seed (repeatable, one model each)")
+
+
+def _folders(args: argparse.Namespace) -> dict[str, list[str]]:
+    """``--model NAME FOLDER...`` as {name: [folders]}."""
+    models: dict[str, list[str]] = {}
+    for name, *folders in args.model:
+        if not folders:
+            raise InputError(f"--model {name}: no checkpoint folder given")
+        if name in models:
+            raise InputError(f"--model {name} given twice")
+        models[name] = folders
+    return models
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, help="dataset name (title of the summary)")
+    _model_folders(p)
+    p.add_argument("--compare", nargs=2, default=["kan", "mlp"], metavar=("A", "B"),
+                   help="the two models of the paired AUROC comparison (default kan mlp)")
+    p.add_argument("--bootstrap", type=int, default=1000, help="resamples of the comparison")
+    p.add_argument("--description", default="", help="a line under the summary's title")
+    p.add_argument("--out", required=True, help="output folder (accuracy.tsv, summary.md)")
+    p.add_argument("--study-summary", metavar="PATH", help="also write the study summary of "
+                   "this dataset and the --accuracy tables of others")
+    p.add_argument("--accuracy", nargs="+", default=[], metavar="TSV",
+                   help="accuracy.tsv of other datasets, for --study-summary")
+
+
+@command("report", "accuracy table and summary of one dataset from evaluated checkpoints")(
+    _report_args)
+def run_report(args: argparse.Namespace) -> int:
+    from kanbio.stages import report
+
+    files = report.seed_folders(_folders(args), ["metrics.json", "predictions.tsv.gz"])
+    out = Path(args.out)
+    report.aggregate(args.dataset, {"metrics": files["metrics.json"],
+                                    "predictions": files["predictions.tsv.gz"]},
+                     out / "accuracy.tsv", out / "summary.md", pair=args.compare,
+                     description=args.description, n_boot=args.bootstrap)
+    written = [out / "accuracy.tsv", out / "summary.md"]
+    if args.study_summary:
+        report.study_summary([out / "accuracy.tsv", *args.accuracy], args.study_summary)
+        written.append(Path(args.study_summary))
+    print(f"{args.dataset}: written {', '.join(map(str, written))}", file=sys.stderr)
+    return 0
+
+
+def _figures_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, help="dataset name (figure titles, file names)")
+    _model_folders(p)
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--accuracy", nargs="+", default=[], metavar="TSV",
+                   help="accuracy.tsv tables: also draw accuracy_vs_params")
+
+
+@command("figures", "ROC, PR and training-curve figures of one dataset (PNG + PDF)")(
+    _figures_args)
+def run_figures(args: argparse.Namespace) -> int:
+    from kanbio.stages import report
+
+    files = report.seed_folders(_folders(args), ["predictions.tsv.gz", "curve.tsv"])
+    out = Path(args.out)
+    written = report.dataset_figures(
+        args.dataset, {"predictions": files["predictions.tsv.gz"], "curves": files["curve.tsv"]},
+        out / f"{args.dataset}_roc.png", out / f"{args.dataset}_pr.png",
+        out / f"{args.dataset}_curves.png")
+    if args.accuracy:
+        written += report.params_figure(args.accuracy, out / "accuracy_vs_params.png")
+    print(f"{args.dataset}: {len(written)} figures written to {out}", file=sys.stderr)
+    return 0
 
 
 # ---------------------------------------------------------------------------------------- main
