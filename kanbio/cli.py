@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from kanbio import __version__
 from kanbio.errors import InputError, one_line
 
-#: command -> (help, module implementing it)
-COMMANDS: dict[str, tuple[str, str]] = {
+#: command -> (help, module implementing it[, suffix of its ``add_arguments`` / ``run``])
+COMMANDS: dict[str, tuple[str, ...]] = {
     "fetch": ("download (or copy from a mirror) a published dataset, checked by sha256",
               "kanbio.stages.fetch"),
     "synthetic": ("write a synthetic proteome with planted motifs", "kanbio.data.synthetic"),
@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "kanbio.stages.explain"),
     "predict": ("score every candidate residue of new FASTA files with a checkpoint",
                 "kanbio.stages.predict"),
+    "report": ("accuracy table and summary of one dataset from evaluated checkpoints",
+               "kanbio.stages.report"),
+    "figures": ("ROC, PR and training-curve figures of one dataset (PNG + PDF)",
+                "kanbio.stages.report", "_figures"),
 }
 
 
@@ -41,12 +45,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kanbio", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"kanbio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_text, module) in COMMANDS.items():
+    for name, (help_text, module, *suffix) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if command in (None, name):
-            impl = importlib.import_module(module)
-            impl.add_arguments(p)
-            p.set_defaults(func=impl.run)
+            impl, end = importlib.import_module(module), "".join(suffix)
+            getattr(impl, f"add_arguments{end}")(p)
+            p.set_defaults(func=getattr(impl, "run" + (end or "")))
     return parser
 
 
