@@ -105,7 +105,8 @@ def _synthetic_args(p: argparse.ArgumentParser) -> None:
 def run_synthetic(args: argparse.Namespace) -> int:
     from kanbio.data import synthetic
 
-    return synthetic.run(args) or 0
+    synthetic.run(args)
+    return 0
 
 
 # --------------------------------------------------------------------------------------- train
@@ -117,8 +118,11 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--spec", help="YAML/JSON file with the full model spec (overrides the flags)")
-    p.add_argument("--hidden", type=int, nargs="+", help="hidden widths (KAN default 8; MLP: "
-                   "parameter-matched to the default KAN unless given)")
+    p.add_argument("--hidden", type=int, nargs="+", help="hidden widths (default: the KAN "
+                   "default width for both KAN and MLP, so that they match in effective "
+                   "parameters)")
+    p.add_argument("--first-layer", choices=["table", "spline"],
+                   help="KAN first layer on one-hot windows (default: the schema's, table)")
     p.add_argument("--out-dim", type=int, choices=[1, 2], default=1, help="1 logit or 2 logits")
     p.add_argument("--grid", type=int, default=5, help="KAN grid intervals G")
     p.add_argument("--k", type=int, default=3, help="KAN spline order")
@@ -129,12 +133,17 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lamb", type=float, default=0.0, help="KAN sparsity regularisation")
     p.add_argument("--balance", choices=["weight", "subsample", "none"], default="weight")
     p.add_argument("--patience", type=int, default=8)
+    p.add_argument("--monitor", choices=["auroc", "loss"],
+                   help="validation score for early stopping (default: the schema's, auroc)")
+    p.add_argument("--l2", type=float, help="L2 on the first-layer table in units of 1/C of "
+                   "logistic regression (default 0)")
     p.add_argument("--device", default="auto")
     p.add_argument("--C", type=float, default=1.0, help="logistic regression inverse penalty")
 
 
 @command("train", "train a KAN, MLP or logistic model on the train split")(_train_args)
 def run_train(args: argparse.Namespace) -> int:
+    from kanbio.models.factory import DEFAULT_HIDDEN
     from kanbio.stages.train import train_table
 
     if args.spec:
@@ -147,18 +156,20 @@ def run_train(args: argparse.Namespace) -> int:
         if args.model == "linear":
             spec["C"] = args.C
         else:
-            if args.hidden:
-                spec["hidden"] = args.hidden
-            elif args.model == "mlp":
-                spec["match"] = {"type": "kan", "hidden": [8], "grid": args.grid, "k": args.k}
+            spec["hidden"] = args.hidden or DEFAULT_HIDDEN["kan"]
             if args.model == "kan":
                 spec.update(grid=args.grid, k=args.k)
+                if args.first_layer:
+                    spec["first_layer"] = args.first_layer
             spec["train"] = {"optimizer": args.optimizer, "epochs": args.epochs, "lr": args.lr,
                              "batch_size": args.batch_size, "lamb": args.lamb,
                              "balance": args.balance, "patience": args.patience,
                              "device": args.device}
+            spec["train"].update({k: v for k, v in (("monitor", args.monitor), ("l2", args.l2))
+                                  if v is not None})
     meta = train_table(args.windows, spec, args.seed, args.out)
-    print(f"{meta['spec']['type']} seed {args.seed}: {meta['n_params']} parameters, "
+    print(f"{meta['spec']['type']} seed {args.seed}: {meta['n_params']} parameters "
+          f"({meta['n_params_effective']} effective on one-hot windows), "
           f"{meta['train_seconds']} s, best epoch {meta['best_epoch']}; written to {args.out}",
           file=sys.stderr)
     return 0
