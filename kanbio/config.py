@@ -43,6 +43,12 @@ def _defaults(sch: dict) -> dict[str, Any]:
     return out
 
 
+def definition_default(definition: str, key: str) -> Any:
+    """The schema's default of ``key`` in ``definitions.<definition>`` (e.g. a model spec or a
+    training option), for the code that builds those objects."""
+    return copy.deepcopy(_schema()["definitions"][definition]["properties"][key]["default"])
+
+
 #: Top-level defaults of the schema, e.g. ``DEFAULTS["bootstrap"]``, ``DEFAULTS["split"]``.
 DEFAULTS: dict[str, Any] = _defaults(_schema())
 BOOTSTRAP: int = DEFAULTS["bootstrap"]

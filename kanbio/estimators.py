@@ -43,7 +43,7 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         return TrainConfig(optimizer=self.optimizer, lr=self.lr, epochs=self.epochs,
                            batch_size=self.batch_size, balance=self.balance,
                            patience=self.patience if self.validation_fraction else 0,
-                           lamb=getattr(self, "lamb", 0.0), device=self.device,
+                           lamb=getattr(self, "lamb", 0.0), l2=self.l2, device=self.device,
                            seed=self.random_state, progress=self.verbose)
 
     def _validate(self, X, reset: bool) -> np.ndarray:
@@ -104,20 +104,24 @@ class KANClassifier(_TorchClassifier):
     ----------
     hidden : hidden layer widths.
     grid, k, grid_range : B-spline grid intervals, order and initial range.
-    optimizer, lr, epochs, batch_size, balance, patience, lamb, device : see
+    first_layer : "table", "spline" or "auto" (table on index windows, spline on dense
+        features); see :class:`kanbio.models.kan.KAN`.
+    optimizer, lr, epochs, batch_size, balance, patience, lamb, l2, device : see
         :class:`kanbio.train.TrainConfig`.
     validation_fraction : share of the training data held out for early stopping (0: none).
     random_state : seed of initialisation, shuffling and the validation split.
     verbose : show a progress bar.
     """
 
-    def __init__(self, hidden=(8,), grid=5, k=3, grid_range=(-1.0, 1.0), optimizer="adam",
-                 lr=None, epochs=60, batch_size=256, balance="weight", patience=8, lamb=0.0,
-                 validation_fraction=0.1, device="cpu", random_state=0, verbose=False):
+    def __init__(self, hidden=(8,), grid=5, k=3, grid_range=(-1.0, 1.0), first_layer="auto",
+                 optimizer="adam", lr=None, epochs=60, batch_size=256, balance="weight",
+                 patience=8, lamb=0.0, l2=0.0, validation_fraction=0.1, device="cpu",
+                 random_state=0, verbose=False):
         self.hidden = hidden
         self.grid = grid
         self.k = k
         self.grid_range = grid_range
+        self.first_layer = first_layer
         self.optimizer = optimizer
         self.lr = lr
         self.epochs = epochs
@@ -125,14 +129,18 @@ class KANClassifier(_TorchClassifier):
         self.balance = balance
         self.patience = patience
         self.lamb = lamb
+        self.l2 = l2
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
 
     def _build(self, width, window_length):
+        first = self.first_layer
+        if first == "auto":
+            first = "table" if window_length is not None else "spline"
         return KAN(width, grid=self.grid, k=self.k, grid_range=tuple(self.grid_range),
-                   window_length=window_length, seed=self.random_state)
+                   window_length=window_length, seed=self.random_state, first_layer=first)
 
 
 class MLPClassifier(_TorchClassifier):
@@ -143,7 +151,7 @@ class MLPClassifier(_TorchClassifier):
     """
 
     def __init__(self, hidden=(16,), activation="silu", optimizer="adam", lr=None, epochs=60,
-                 batch_size=256, balance="weight", patience=8, validation_fraction=0.1,
+                 batch_size=256, balance="weight", patience=8, l2=0.0, validation_fraction=0.1,
                  device="cpu", random_state=0, verbose=False):
         self.hidden = hidden
         self.activation = activation
@@ -153,6 +161,7 @@ class MLPClassifier(_TorchClassifier):
         self.batch_size = batch_size
         self.balance = balance
         self.patience = patience
+        self.l2 = l2
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state

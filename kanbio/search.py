@@ -63,6 +63,7 @@ def _fit_score(spec: dict, x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray,
                                                    "best_epoch": hist.best_epoch}
     facts["train_seconds"] = round(time.perf_counter() - t0, 3)
     facts["n_params"] = int(model.n_params())
+    facts["n_params_effective"] = int(model.n_params_effective())
     return predict_logit(model, x_va), facts
 
 

@@ -1,5 +1,14 @@
 """Training loop for index-encoded windows: mini-batches from the uint8 array, Adam or LBFGS,
-class weights or negative subsampling (training split only), early stopping on validation.
+class weights or negative subsampling (training split only), an L2 penalty on the first-layer
+table, early stopping on validation (AUROC or loss, :class:`Monitor`).
+
+L2 on the scale of logistic regression's ``C``: scikit-learn's ``LogisticRegression(C)``
+minimises ``0.5 ||w||^2 + C sum_i loss_i``; divided by ``C n`` that is the mean loss plus
+``0.5 ||w||^2 / (C n)``. ``train.l2`` adds ``(l2 / n) 0.5 ||T||^2`` to the mean training loss
+(``n`` training windows, ``T`` the effective first-layer table: a KAN's ``phi(1) - phi(0)``, an
+MLP's first weight matrix), so ``l2 = 1 / C`` is logistic regression's penalty and a search over
+``train.l2`` can use the logistic ``C`` grid inverted. The class-weighted mean loss with
+``balance: weight`` equals scikit-learn's ``class_weight="balanced"`` sum divided by ``n``.
 
 Deterministic on CPU: the same seed gives byte-identical weights (a private torch.Generator drives
 shuffling and subsampling; initialisation, and a CNN's dropout, are seeded by the model).
@@ -21,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from kanbio.config import definition_default
 from kanbio.errors import InputError
 from kanbio.metrics import auroc
 from kanbio.models import build, model_type
@@ -39,11 +49,16 @@ class TrainConfig:
     batch_size: int = 256
     weight_decay: float = 0.0
     balance: str = "weight"  # weight | subsample | none
-    patience: int = 8  # epochs without lower validation loss before stopping (0: never)
+    patience: int = 8  # epochs without a better validation score before stopping (0: never)
+    # auroc | loss: the validation score that early stopping keeps (:class:`Monitor`)
+    monitor: str = definition_default("train", "monitor")
+    # L2 on the first-layer table in units of 1 / C (0: off; see the module docstring)
+    l2: float = definition_default("train", "l2")
     lamb: float = 0.0  # KAN sparsity regularisation strength (0: off)
     lamb_l1: float = 1.0
     lamb_entropy: float = 2.0
-    first_layer_lr_scale: float | None = None  # None: 1/21 for a KAN on one-hot windows, else 1
+    first_layer_lr_scale: float | None = None  # None: 1/21 for a spline first layer on one-hot
+    # windows, else 1 (a table first layer needs no damping)
     grid_update_every: int = 0  # KAN: update hidden-layer grids every n epochs (0: never) ...
     grid_update_until: int = 0  # ... up to this epoch
     device: str = "auto"  # auto | cpu | cuda
@@ -69,6 +84,7 @@ class History:
 
     rows: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = 0
+    monitor: str = ""  # the score early stopping used: val_auroc, val_loss or train_loss
     seconds: float = 0.0
     peak_rss_mb: float = 0.0
     device: str = "cpu"
@@ -101,21 +117,65 @@ def _loss(logits: torch.Tensor, y: torch.Tensor, pos_weight: float) -> torch.Ten
     return (per * w).sum() / w.sum()
 
 
+#: Smallest rise of the validation AUROC that counts as progress for early stopping.
+AUROC_MIN_DELTA = 1e-4
+#: With fewer validation positives (or negatives) than this, AUROC moves in coarse steps and
+#: early stopping monitors the validation loss instead.
+MIN_VAL_CLASS = 10
+
+
+class Monitor:
+    """Early-stopping score: is this epoch better than the best so far?
+
+    ``auroc``: the validation AUROC must rise by more than :data:`AUROC_MIN_DELTA`; once it is
+    1.0 (saturated, no epoch can rank better) epochs at 1.0 compete on the validation loss.
+    With fewer than :data:`MIN_VAL_CLASS` validation windows of either class the loss is
+    monitored instead. ``loss``: the validation loss must fall by more than 1e-6. Without a
+    validation split the training loss is monitored.
+    """
+
+    def __init__(self, kind: str, n_pos: int | None = None, n_neg: int | None = None) -> None:
+        if kind not in ("auroc", "loss"):
+            raise ValueError(f"monitor must be 'auroc' or 'loss', got {kind!r}")
+        if n_pos is None or n_neg is None:
+            self.name = "train_loss"
+        elif kind == "auroc" and min(n_pos, n_neg) >= MIN_VAL_CLASS:
+            self.name = "val_auroc"
+        else:
+            self.name = "val_loss"
+        self.best_auroc, self.best_loss = -math.inf, math.inf
+
+    def improved(self, loss: float, auroc: float | None = None) -> bool:
+        """Record an epoch's scores; True if it is the new best."""
+        if self.name == "val_auroc" and auroc is not None:
+            saturated = auroc >= 1.0 - 1e-12 and self.best_auroc >= 1.0 - 1e-12
+            better = auroc > self.best_auroc + AUROC_MIN_DELTA or (
+                saturated and loss < self.best_loss - 1e-6)
+        else:
+            better = loss < self.best_loss - 1e-6
+        if better:
+            self.best_loss = loss
+            self.best_auroc = auroc if auroc is not None else self.best_auroc
+        return better
+
+
 def _param_groups(model: torch.nn.Module, lr: float, cfg: TrainConfig) -> list[dict]:
-    """Adam parameter groups: the first layer of a one-hot KAN learns at ``lr / 21`` by default.
+    """Adam parameter groups: a spline first layer on one-hot windows learns at ``lr / 21`` by
+    default (a table first layer, ``first_layer="table"``, needs no damping).
 
     Every sample sees all L·21 first-layer edges through their value at 0, so Adam, which moves
     each parameter by about ``lr`` whatever its gradient's size, shifts every hidden sum by about
     ``L·21·lr`` per step in the same direction. At the usual learning rates that pushes the hidden
     sums far outside the spline grids within the first epoch and the network dies (a constant
     output). Scaling the first layer's rate by the number of letters keeps the drift at the scale
-    of an MLP bias while leaving the model class unchanged.
+    of an MLP bias while leaving the model class unchanged. The table parametrisation trains
+    the constant as one number per node, so that drift does not arise.
     """
     scale = cfg.first_layer_lr_scale
     layers = getattr(model, "layers", None)
     if scale is None:
         scale = 1.0 / 21 if getattr(model, "window_length", None) and layers is not None and \
-            type(model).__name__ == "KAN" else 1.0
+            getattr(model, "first_layer", None) == "spline" else 1.0
     if scale == 1.0 or not layers:
         return [{"params": list(model.parameters())}]
     first = list(layers[0].parameters())
@@ -133,10 +193,21 @@ def make_adam(params: list | Any, lr: float, weight_decay: float = 0.0) -> torch
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
-def _regularisation(model: torch.nn.Module, cfg: TrainConfig) -> torch.Tensor | float:
-    if cfg.lamb <= 0 or not hasattr(model, "regularization"):
+def l2_penalty(model: torch.nn.Module, l2: float, n_train: int) -> torch.Tensor | float:
+    """``(l2 / n_train) 0.5 ||T||^2`` on the effective first-layer table ``T`` (module docstring:
+    ``l2 = 1 / C`` of logistic regression); 0.0 when off or the model has no such table."""
+    if l2 <= 0 or not hasattr(model, "first_layer_weights"):
         return 0.0
-    return cfg.lamb * model.regularization(lamb_l1=cfg.lamb_l1, lamb_entropy=cfg.lamb_entropy)
+    return (0.5 * l2 / n_train) * model.first_layer_weights().square().sum()
+
+
+def _regularisation(model: torch.nn.Module, cfg: TrainConfig,
+                    n_train: int = 1) -> torch.Tensor | float:
+    reg = l2_penalty(model, cfg.l2, n_train)
+    if cfg.lamb <= 0 or not hasattr(model, "regularization"):
+        return reg
+    return reg + cfg.lamb * model.regularization(lamb_l1=cfg.lamb_l1,
+                                                 lamb_entropy=cfg.lamb_entropy)
 
 
 def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
@@ -144,7 +215,8 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
         cfg: TrainConfig | None = None) -> History:
     """Train ``model`` in place on windows (N, L) uint8 and labels (N,); keep the best-on-val state.
 
-    Returns the :class:`History` (per-epoch train loss, validation loss and AUROC).
+    The kept state is the best epoch by ``cfg.monitor`` (:class:`Monitor`). Returns the
+    :class:`History` (per-epoch train loss, validation loss and AUROC).
 
     Examples
     --------
@@ -177,7 +249,7 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
     model.to(device)
     if cfg.lamb > 0 and hasattr(model, "cache_acts"):
         model.cache_acts = True  # the regulariser reads the edge magnitudes of each forward
-    regularise = cfg.lamb > 0 and hasattr(model, "regularization")
+    regularise = (cfg.lamb > 0 and hasattr(model, "regularization")) or cfg.l2 > 0
     lr = cfg.lr if cfg.lr is not None else (3e-3 if cfg.optimizer == "adam" else 1.0)
     if cfg.optimizer == "adam":
         opt = make_adam(_param_groups(model, lr, cfg), lr, cfg.weight_decay)
@@ -185,8 +257,10 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
         opt = torch.optim.LBFGS(model.parameters(), lr=lr, max_iter=20, history_size=10,
                                 line_search_fn="strong_wolfe", tolerance_grad=1e-32,
                                 tolerance_change=1e-32)
-    hist = History(device=str(device))
-    best, best_state, stale = -math.inf, copy.deepcopy(model.state_dict()), 0
+    monitor = Monitor(cfg.monitor, *((int(y_va.sum()), int((y_va == 0).sum())) if has_val
+                                     else (None, None)))
+    hist = History(device=str(device), monitor=monitor.name)
+    best_state, stale = copy.deepcopy(model.state_dict()), 0
     t0 = time.perf_counter()
     bar = tqdm(range(1, cfg.epochs + 1), disable=not cfg.progress or None, leave=False,
                desc=f"{type(model).__name__} seed {cfg.seed}", unit="epoch")
@@ -201,7 +275,7 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
                 opt.zero_grad(set_to_none=True)
                 loss = _loss(model(xb), yb, pos_weight)
                 if regularise:
-                    loss = loss + _regularisation(model, cfg)
+                    loss = loss + _regularisation(model, cfg, len(x_tr))
                 loss.backward()
                 opt.step()
                 total += loss.detach() * len(b)
@@ -219,17 +293,16 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
             s = predict_logit(model, x_va, device=device)
             ll = float(_loss(torch.as_tensor(s)[:, None], torch.as_tensor(y_va), pos_weight))
             row.update(val_loss=ll, val_auroc=float(auroc(y_va, s)))
-            score = -ll  # the (class-weighted) validation loss: smooth, unlike AUROC
+            improved = monitor.improved(ll, row["val_auroc"])  # class-weighted loss, AUROC
         else:
-            score = -train_loss
+            improved = monitor.improved(train_loss)
         hist.rows.append(row)
         if not math.isfinite(train_loss):
             log.warning("training diverged at epoch %d (loss %s); keeping the best state",
                         epoch, train_loss)
             break
-        if score > best + 1e-6:
-            best, best_state, stale, hist.best_epoch = score, copy.deepcopy(model.state_dict()), \
-                0, epoch
+        if improved:
+            best_state, stale, hist.best_epoch = copy.deepcopy(model.state_dict()), 0, epoch
         else:
             stale += 1
             if cfg.patience and stale >= cfg.patience:
@@ -268,7 +341,7 @@ def _closure(model, opt, x, y, idx, pos_weight, cfg, device, chunk: int = 65536)
         part = part * float(w[i : i + chunk].sum()) / wsum  # chunk mean -> share of global mean
         part.backward()
         total += float(part.detach())
-    reg = _regularisation(model, cfg)
+    reg = _regularisation(model, cfg, len(y))
     if torch.is_tensor(reg):
         reg.backward()
         total += float(reg.detach())

@@ -424,7 +424,8 @@ def auto_symbolic(
     model = model.eval()
     t, const = (v.double().numpy() for v in model.first_layer_table())  # (L, 21, H), (H,)
     sym = SymbolicModel(t, const)
-    h = torch.as_tensor(sym.hidden(idx), dtype=model.layers[0].coef.dtype)  # (N, H)
+    dtype = next(model.parameters()).dtype
+    h = torch.as_tensor(sym.hidden(idx), dtype=dtype)  # (N, H)
     q = torch.linspace(0, 1, n_samples, dtype=torch.float64)
     for layer in model.layers[1:]:
         xs = torch.quantile(h.double(), q, dim=0).to(h.dtype)  # (n, in), ascending per input

@@ -116,6 +116,25 @@ class WindowModel(nn.Module):
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)
 
+    def first_layer_weights(self) -> Tensor:  # pragma: no cover - defined by every model
+        """The first layer's weight table (in, H), differentiable: what the L2 penalty acts on."""
+        raise NotImplementedError
+
+    def first_layer_parameters(self) -> list[Tensor]:  # pragma: no cover
+        """The parameters of the first layer."""
+        raise NotImplementedError
+
+    def n_params_effective(self) -> int:
+        """Parameters that matter on one-hot windows: ``21 L H`` for the first layer (the table
+        entries; its H constants are left out, a shift of a position's rows can absorb them) plus
+        every later layer's trainable parameters. A KAN's spline first layer has ``G + k + 2``
+        parameters per edge but on one-hot input only ``phi(1) - phi(0)`` counts; an MLP's first
+        layer is already a table. Dense models (no window length): :meth:`n_params`."""
+        if self.window_length is None:
+            return self.n_params()
+        first = sum(p.numel() for p in self.first_layer_parameters() if p.requires_grad)
+        return self.width[0] * self.width[1] + self.n_params() - first
+
 
 
 def positive_logit(logits: Tensor) -> Tensor:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import Any
 
+from ..config import definition_default
 from ..data.alphabet import A
 from ..errors import InputError
 from .cnn import CNN
@@ -21,9 +22,15 @@ CNN_KEYS = ("channels", "kernel_sizes", "hidden", "out", "dropout", "pool", "emb
             "activation")
 
 
-def kan_n_params(width: Sequence[int], grid: int = 5, k: int = 3) -> int:
-    """Trainable parameters of a :class:`KAN`: ``G + k`` coefficients and two scales per edge."""
-    return sum(i * o * (grid + k + 2) for i, o in pairwise(width))
+def kan_n_params(width: Sequence[int], grid: int = 5, k: int = 3,
+                 first_layer: str = "spline") -> int:
+    """Trainable parameters of a :class:`KAN`: ``G + k`` coefficients and two scales per edge;
+    a table first layer (``first_layer="table"``) has one entry per edge and a constant per node.
+    """
+    n = [i * o * (grid + k + 2) for i, o in pairwise(width)]
+    if first_layer == "table":
+        n[0] = width[0] * width[1] + width[1]
+    return sum(n)
 
 
 def mlp_n_params(width: Sequence[int]) -> int:
@@ -32,10 +39,12 @@ def mlp_n_params(width: Sequence[int]) -> int:
 
 
 def matched_width(
-    kan_width: Sequence[int], grid: int = 5, k: int = 3, window_length: int | None = None
+    kan_width: Sequence[int], grid: int = 5, k: int = 3, window_length: int | None = None,
+    first_layer: str = "spline",
 ) -> int:
     """Hidden width ``h`` whose MLP ``[in, h, ..., h, out]`` (same depth) has the parameter count
-    closest to the KAN's.
+    closest to the KAN's (as parametrised: a table first layer makes the widths about equal, a
+    spline one makes the MLP about ``G + k + 2`` times wider).
 
     Examples
     --------
@@ -47,7 +56,7 @@ def matched_width(
         raise InputError(f"matched_width needs at least one hidden layer, got {kan_width}")
     if window_length is not None and kan_width[0] != window_length * A:
         raise InputError(f"width[0] = {kan_width[0]} but window_length * {A} = {window_length * A}")
-    target = kan_n_params(kan_width, grid, k)
+    target = kan_n_params(kan_width, grid, k, first_layer)
     n_hidden = len(kan_width) - 2
 
     def count(h: int) -> int:
@@ -62,8 +71,11 @@ def matched_width(
     return min((lo, hi), key=lambda h: abs(count(h) - target))
 
 
-#: Hidden widths of a spec that names none.
-DEFAULT_HIDDEN = {"kan": [8], "mlp": [16]}
+#: First-layer parametrisation of a KAN spec that names none (the schema's default).
+DEFAULT_FIRST_LAYER: str = definition_default("model", "first_layer")
+#: Hidden widths of a spec that names none: the same for KAN and MLP, which then have about the
+#: same effective parameter count (``21 L H`` table entries plus a small head).
+DEFAULT_HIDDEN = {"kan": [80], "mlp": [80]}
 
 
 def _given(spec: dict[str, Any], keys: Sequence[str]) -> dict[str, Any]:
@@ -81,11 +93,12 @@ def build(spec: dict[str, Any], window_length: int, seed: int = 0,
           reference: dict[str, Any] | None = None) -> Model:
     """Construct an untrained model from a spec.
 
-    ``{"type": "kan", "hidden": [8], "grid": 5, "k": 3, "grid_range": [-1, 1], "out": 1}``;
-    ``{"type": "mlp", "hidden": [16]}`` or ``{"type": "mlp", "match": <kan spec>}`` for the hidden
-    width whose parameter count matches that KAN's; ``{"type": "cnn", "channels": 32,
-    "kernel_sizes": [3, 7, 11]}`` (keys :data:`CNN_KEYS`); ``{"type": "linear", "C": 1.0}``. Keys
-    a spec leaves out take the model class's defaults.
+    ``{"type": "kan", "hidden": [80], "grid": 5, "k": 3, "grid_range": [-1, 1], "out": 1,
+    "first_layer": "table"}``; ``{"type": "mlp", "hidden": [80]}`` or ``{"type": "mlp",
+    "match": <kan spec>}`` for the hidden width whose parameter count matches that KAN's;
+    ``{"type": "cnn", "channels": 32, "kernel_sizes": [3, 7, 11]}`` (keys :data:`CNN_KEYS`);
+    ``{"type": "linear", "C": 1.0}``. Keys a spec leaves out take the model class's defaults
+    (``hidden`` and a KAN's ``first_layer``: :data:`DEFAULT_HIDDEN`, the schema).
 
     Examples
     --------
@@ -95,13 +108,15 @@ def build(spec: dict[str, Any], window_length: int, seed: int = 0,
     kind = spec.get("type")
     if kind == "kan":
         return KAN(kan_width(spec, window_length), window_length=window_length, seed=seed,
+                   first_layer=spec.get("first_layer", DEFAULT_FIRST_LAYER),
                    **_given(spec, ("grid", "k", "grid_range", "grid_eps")))
     if kind == "mlp":
         match = spec.get("match") or reference
         width = kan_width(spec, window_length)
         if match is not None and "hidden" not in spec:
             ref = build({**match, "type": "kan"}, window_length)
-            width[1:-1] = [matched_width(ref.width, ref.grid, ref.k, window_length)]
+            width[1:-1] = [matched_width(ref.width, ref.grid, ref.k, window_length,
+                                         ref.first_layer)]
         return MLP(width, window_length=window_length, seed=seed, **_given(spec, ("activation",)))
     if kind == "cnn":
         return CNN(window_length, seed=seed, **_given(spec, CNN_KEYS))

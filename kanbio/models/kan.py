@@ -11,7 +11,11 @@ One-hot collapse: on one-hot windows every first-layer edge only sees ``x in {0,
 sum_p Delta_{j,p,a_p}``. :class:`KAN` rebuilds the table ``T[p, a, j] = Delta_{j,p,a}`` (linear in
 the spline coefficients) from the parameters on every forward pass and applies it to the index
 batch with a gather-sum, which is the dense KAN forward pass exactly, gradients included, at the
-cost of an embedding lookup. Hidden layers see continuous inputs; on a uniform grid (the initial
+cost of an embedding lookup. With ``first_layer="table"`` the first layer is instead a
+:class:`TableLayer` that trains ``T`` and the constant directly: the same function class on
+one-hot input without the redundant directions of the spline parametrisation (every sample moves
+all ``L * 21`` constants ``phi(0)`` of a spline layer at once, which is why that layer needed a
+damped learning rate). Hidden layers see continuous inputs; on a uniform grid (the initial
 one, and after ``refine``) they evaluate only the ``k + 1`` nonzero B-splines per input, as one
 polynomial per grid interval (:class:`LocalKANLayerFn`); adapted (non-uniform) grids use the
 Cox-de Boor recursion over all ``G + k`` bases (:class:`KANLayerFn`). Both are exact.
@@ -41,7 +45,9 @@ from .autograd import (
 )
 from .base import WindowModel, flat_index, onehot_sum
 from .bspline import Knots
-from .layer import KANLayer
+from .layer import KANLayer, TableLayer
+
+FIRST_LAYERS = ("spline", "table")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -57,6 +63,9 @@ class KAN(WindowModel):
     window_length : L for one-hot windows; then ``width[0] == L * 21`` and integer input (N, L)
         takes the fast path.
     seed : seed of the (local) random generator used for the initialisation.
+    first_layer : "spline" (a :class:`KANLayer`) or "table" (a :class:`TableLayer`, one-hot
+        windows only). Both start from the same function for the same seed: the table layer is
+        initialised with the values of the spline layer the seed draws.
 
     Examples
     --------
@@ -76,18 +85,28 @@ class KAN(WindowModel):
         seed: int = 0,
         base_fun: str = "silu",
         scale_noise: float = 0.3,
+        first_layer: str = "spline",
     ) -> None:
         super().__init__()
         width = self._check_width(width, window_length)
+        if first_layer not in FIRST_LAYERS:
+            raise InputError(f"first_layer must be one of {', '.join(FIRST_LAYERS)}, got "
+                             f"{first_layer!r}")
+        if first_layer == "table" and window_length is None:
+            raise InputError("first_layer 'table' needs one-hot windows (window_length)")
         self.width, self.grid, self.k = width, int(grid), int(k)
         self.grid_range = [float(grid_range[0]), float(grid_range[1])]
         self.grid_eps, self.window_length, self.seed = float(grid_eps), window_length, int(seed)
         self.base_fun, self.scale_noise = base_fun, float(scale_noise)
+        self.first_layer = first_layer
         gen = torch.Generator().manual_seed(self.seed)
-        self.layers = nn.ModuleList(
+        layers: list[nn.Module] = [
             KANLayer(i, o, grid, k, grid_range, grid_eps, base_fun, scale_noise, generator=gen)
             for i, o in pairwise(width)
-        )
+        ]
+        if first_layer == "table":
+            layers[0] = TableLayer.from_spline(layers[0])
+        self.layers = nn.ModuleList(layers)
         self.cache_acts = False  # set True to cache edge magnitudes on every forward
         self.acts_scale: list[Tensor] | None = None  # per layer (in, out) mean |phi|, if cached
 
@@ -104,7 +123,32 @@ class KAN(WindowModel):
             "seed": self.seed,
             "base_fun": self.base_fun,
             "scale_noise": self.scale_noise,
+            "first_layer": self.first_layer,
         }
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> KAN:
+        """Build an (untrained) model from :meth:`config` (a config without ``first_layer``, as
+        written before the table parametrisation existed, is a spline model)."""
+        return cls(**{"first_layer": "spline", **cfg})
+
+    @torch.no_grad()
+    def convert(self, first_layer: str) -> KAN:
+        """A copy with the first layer in the other parametrisation, same logits on one-hot
+        windows: spline -> table stores ``T`` and the constant; table -> spline writes each edge
+        as a linear spline (:meth:`TableLayer.to_spline`)."""
+        out = KAN.from_config({**self.config(), "first_layer": first_layer}).to(
+            next(self.parameters()))
+        for mine, theirs in zip(self.layers[1:], out.layers[1:], strict=True):
+            theirs.load_state_dict(mine.state_dict())  # grids and masks included
+        first = self.layers[0]
+        if first_layer == self.first_layer:
+            out.layers[0].load_state_dict(first.state_dict())
+        elif first_layer == "table":
+            out.layers[0] = TableLayer.from_spline(first)
+        else:
+            out.layers[0] = first.to_spline(self.grid, self.k, self.grid_range, self.base_fun)
+        return out
 
     # -- forward -------------------------------------------------------------------------------
 
@@ -112,7 +156,7 @@ class KAN(WindowModel):
         """(knots, mask, base_fun) per layer if the whole forward pass can run as
         :class:`CompiledKANFn` (index windows, compiled kernels available for the parameters,
         uniform grids on the hidden layers), else None."""
-        if x.is_floating_point() or self.window_length is None:
+        if x.is_floating_point() or self.window_length is None or self.first_layer == "table":
             return None
         if not kernels.enabled(self.layers[0].coef):
             return None
@@ -131,8 +175,10 @@ class KAN(WindowModel):
             if not stats:
                 return layer(x), None, None
             phi = layer.phi(x)  # (N, in, out)
-            return phi.sum(1), phi.abs().mean(0), phi.std(0, correction=0)
+            return layer(x), phi.abs().mean(0), phi.std(0, correction=0)
         flat = flat_index(x, self.window_length)  # (N, L)
+        if not stats and self.first_layer == "table":
+            return onehot_sum(flat, *layer.onehot_table()), None, None
         if not stats:  # const + sum_p Delta[flat[n, p]]: (N, H)
             out = OneHotKANLayerFn.apply(
                 flat, layer.coef, layer.scale_base, layer.scale_sp, layer._live_mask(),
@@ -140,7 +186,7 @@ class KAN(WindowModel):
             )
             return out, None, None
         phi0, delta = layer.onehot_values()  # (in, out) each
-        out = onehot_sum(flat, delta) + phi0.sum(0)  # (N, H)
+        out = onehot_sum(flat, *layer.onehot_table())  # (N, H)
         # letter frequencies per (p, a): edge (p, a) sees 1 with probability f, else 0
         f = torch.bincount(flat.reshape(-1), minlength=layer.in_dim).to(phi0.dtype) / x.shape[0]
         f = f.unsqueeze(1)  # (in, 1)
@@ -207,9 +253,9 @@ class KAN(WindowModel):
         for act, layer in zip(self.acts_scale, self.layers, strict=True):
             p = act / (act.sum() + 1e-12)
             reg = reg + lamb_l1 * act.sum() - lamb_entropy * (p * torch.log2(p + 1e-4)).sum()
-            if lamb_coef:
+            if lamb_coef and isinstance(layer, KANLayer):
                 reg = reg + lamb_coef * layer.coef.abs().mean(0).sum()
-            if lamb_coefdiff:
+            if lamb_coefdiff and isinstance(layer, KANLayer):
                 reg = reg + lamb_coefdiff * layer.coef.diff(dim=0).abs().mean(0).sum()
         return reg
 
@@ -278,6 +324,8 @@ class KAN(WindowModel):
         """Re-express every layer on ``new_grid`` intervals; for one-hot windows the first layer
         keeps phi(0) and phi(1), hence the one-hot function, exactly."""
         for i, layer in enumerate(self.layers):
+            if isinstance(layer, TableLayer):  # no grid: the table is the one-hot function
+                continue
             pin = (0.0, 1.0) if i == 0 and self.window_length is not None else ()
             layer.refine(new_grid, pin=pin)
         self.grid = int(new_grid)
@@ -290,7 +338,15 @@ class KAN(WindowModel):
         if self.window_length is None:
             raise InputError("first_layer_table needs a model built with window_length")
         delta, const = self.layers[0].onehot_table()
-        return delta.reshape(self.window_length, A, -1), const
+        return delta.detach().reshape(self.window_length, A, -1), const.detach()
+
+    def first_layer_weights(self) -> Tensor:
+        """The effective first-layer table ``T`` as (in, H), differentiable in the parameters
+        (the spline layer rebuilds it from its coefficients): what the L2 penalty acts on."""
+        return self.layers[0].onehot_table()[0]
+
+    def first_layer_parameters(self) -> list[Tensor]:
+        return list(self.layers[0].parameters())
 
     def flops(self, input: str = "onehot") -> int:
         """Forward FLOPs per sample.
@@ -312,6 +368,8 @@ class KAN(WindowModel):
         for i, (n_in, n_out) in enumerate(pairwise(self.width)):
             if i == 0 and input == "onehot":
                 total += (self.window_length + 1) * n_out
+            elif i == 0 and self.first_layer == "table":
+                total += 2 * n_in * n_out + n_out  # dense input: const + x @ table
             else:
                 total += n_in * per_input + n_in * n_out * per_edge
         return total

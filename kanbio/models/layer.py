@@ -242,3 +242,110 @@ class KANLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"in={self.in_dim}, out={self.out_dim}, grid={self.G}, k={self.k}"
+
+
+class TableLayer(nn.Module):
+    """The first KAN layer on one-hot input, parametrised by its table.
+
+    On one-hot input every first-layer edge only sees 0 and 1, so the layer is the table
+    ``Delta = phi(1) - phi(0)`` plus a constant per node (see :mod:`kanbio.models.kan`). This
+    module trains exactly those numbers: edge ``(i, j)`` is ``phi(x) = table[i, j] * x`` and node
+    ``j`` adds ``const[j]``. On binary input this is the same function class as a
+    :class:`KANLayer`, without the ``G + k + 2`` redundant parameters per edge (a KANLayer sets
+    ``phi(0)`` and ``phi(1)`` through all its coefficients and both scales); :meth:`to_spline`
+    gives an equivalent KANLayer (base weight 0, a linear spline) for export.
+
+    Attributes
+    ----------
+    table : (in, out) ``Delta``, row ``p * 21 + a`` for residue a at position p.
+    const : (out,) the constant of each node (the sum of the edges' ``phi(0)``).
+    mask : (in, out) 1 for live edges, 0 for pruned ones (buffer).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__()
+        self.in_dim, self.out_dim = in_dim, out_dim
+        self.table = nn.Parameter(torch.zeros(in_dim, out_dim))
+        self.const = nn.Parameter(torch.zeros(out_dim))
+        self.register_buffer("mask", torch.ones(in_dim, out_dim))  # (in, out)
+        self._mask_key: tuple | None = None
+
+    @classmethod
+    @torch.no_grad()
+    def from_spline(cls, layer: KANLayer) -> TableLayer:
+        """The table layer with the same values as ``layer`` on binary input (and its mask)."""
+        out = cls(layer.in_dim, layer.out_dim).to(layer.coef)
+        delta, const = layer.onehot_table()
+        out.table.copy_(delta)
+        out.const.copy_(const)
+        out.mask.copy_(layer.mask)
+        return out
+
+    @torch.no_grad()
+    def to_spline(self, grid: int = 5, k: int = 3, grid_range: Sequence[float] = (-1.0, 1.0),
+                  base_fun: str = "silu") -> KANLayer:
+        """An equivalent :class:`KANLayer` on binary input, for export.
+
+        Every edge becomes ``phi(x) = const[j] / n_j + table[i, j] * x`` (``n_j`` live edges
+        into node j): base weight 0, spline
+        weight 1, and spline coefficients on the Greville abscissae of the grid (a B-spline
+        reproduces a linear function exactly on its interior range). When 0 or 1 lies outside
+        that range, the minimum-norm coefficients with the right values at 0 and 1 are used
+        (an InputError if the extended grid does not reach 0 and 1).
+        """
+        t, c = self.onehot_table()
+        layer = KANLayer(self.in_dim, self.out_dim, grid, k, grid_range, base_fun=base_fun,
+                         scale_noise=0.0, generator=torch.Generator()).to(t)
+        layer.scale_base.zero_()
+        layer.scale_sp.fill_(1.0)
+        live = self.mask.sum(0).clamp(min=1)  # (out,): the constant is shared by live edges
+        a = (c / live).expand_as(t)  # (in, out): phi(0) of every edge
+        knots = layer.grid[0]  # (G + 2k + 1,), the same for every input
+        inside = float(knots[k]) <= 0.0 and 1.0 <= float(knots[-k - 1])
+        if inside and k >= 1:
+            greville = knots.unfold(0, k, 1)[1 : layer.G + k + 1].mean(1)  # (G + k,)
+            layer.coef.copy_(a + t * greville[:, None, None])
+        else:  # values at 0 and 1 pinned: v01 (2, nb) @ coef = [phi(0), Delta]
+            v01 = layer._knots().v01  # (2, nb)
+            rhs = torch.stack([a, t]).reshape(2, -1)  # (2, in out)
+            coef = torch.linalg.pinv(v01) @ rhs  # (nb, in out)
+            if not torch.allclose(v01 @ coef, rhs, rtol=1e-4, atol=1e-6):
+                raise InputError(f"grid_range {tuple(grid_range)} leaves no spline with the "
+                                 "table's values at 0 and 1")
+            layer.coef.copy_(coef.view_as(layer.coef))
+        layer.mask.copy_(self.mask)
+        return layer
+
+    def _live_mask(self) -> Tensor | None:
+        """The mask, or None while every edge is live."""
+        m = self.mask
+        key = (id(m), m._version, m.data_ptr())
+        if key != self._mask_key:
+            self._mask_full, self._mask_key = bool(m.all()), key
+        return None if self._mask_full else m
+
+    def onehot_table(self) -> tuple[Tensor, Tensor]:
+        """``Delta`` (in, out) and the constant (out,), pruned edges and dead nodes zeroed."""
+        m = self._live_mask()
+        if m is None:
+            return self.table, self.const
+        return self.table * m, self.const * m.amax(0)
+
+    def onehot_values(self) -> tuple[Tensor, Tensor]:
+        """Edge values on binary input: ``phi(0)`` (zero: the constant sits on the node) and
+        ``phi(1) - phi(0)``, (in, out) each."""
+        t = self.onehot_table()[0]
+        return torch.zeros_like(t), t
+
+    def phi(self, x: Tensor) -> Tensor:
+        """Per-edge activations: (N, in) -> (N, in, out); ``forward(x)`` adds the constant."""
+        return x.unsqueeze(-1) * self.onehot_table()[0]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Dense evaluation (N, in) -> (N, out): ``const + x @ table``, the KAN's values on
+        one-hot rows."""
+        t, c = self.onehot_table()
+        return torch.addmm(c, x, t)
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_dim}, out={self.out_dim}, table"

@@ -115,6 +115,11 @@ class LogisticBaseline:
         self._check_fitted()
         return self.coef_.size + 1
 
+    def n_params_effective(self) -> int:
+        """The table entries ``21 L`` (the intercept left out, as for the networks)."""
+        self._check_fitted()
+        return self.coef_.size
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able state: parameters, weights and intercept (no pickle)."""
         self._check_fitted()

@@ -84,6 +84,13 @@ class MLP(WindowModel):
             h = torch.addmm(b, act(h), w)  # (N, out)
         return h
 
+    def first_layer_weights(self) -> Tensor:
+        """The first weight matrix (in, H): on one-hot windows, the first-layer table."""
+        return self.weights[0]
+
+    def first_layer_parameters(self) -> list[Tensor]:
+        return [self.weights[0], self.biases[0]]
+
     def flops(self, input: str = "onehot") -> int:
         """Forward FLOPs per sample, same convention as :meth:`KAN.flops`: a dense layer costs
         ``2 in out + out`` (multiply-adds and bias), an activation 4 per unit, the one-hot first

@@ -51,6 +51,7 @@ def evaluate(model_dir: str | os.PathLike, windows_path: str | os.PathLike,
         "val": binary_metrics(val.label.to_numpy(), val.score.to_numpy(), threshold)
         if not val.empty else None,
         "n_params": meta.get("n_params"),
+        "n_params_effective": meta.get("n_params_effective"),
         "flops": meta.get("flops"),
         "train_seconds": meta.get("train_seconds"),
         "peak_rss_mb": meta.get("peak_rss_mb"),

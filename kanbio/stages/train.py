@@ -46,9 +46,11 @@ def train_table(windows_path: str | os.PathLike, spec: dict[str, Any], seed: int
         "residues": "".join(sorted(set(table.residue))),
         "train": None if cfg is None else config_dict(cfg),
         "n_params": int(model.n_params()),
+        "n_params_effective": int(model.n_params_effective()),
         "flops": int(model.flops()) if hasattr(model, "flops") else 2 * int(model.n_params()),
         "train_windows": int(tr.sum()),
         "best_epoch": hist.best_epoch,
+        "monitor": hist.monitor or None,
         "epochs_run": len(hist.rows),
         "train_seconds": round(hist.seconds, 3),
         "peak_rss_mb": round(hist.peak_rss_mb, 1),
@@ -69,8 +71,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="checkpoint folder")
     p.add_argument("--spec", help="YAML/JSON file with the full model spec (overrides the flags)")
-    p.add_argument("--hidden", type=int, nargs="+", help="hidden widths (MLP: parameter-matched "
-                   "to the default KAN unless given)")
+    p.add_argument("--hidden", type=int, nargs="+", help="hidden widths (default: the same width "
+                   "for KAN and MLP, so that they match in effective parameters)")
+    p.add_argument("--first-layer", choices=["table", "spline"],
+                   help="KAN first layer on one-hot windows (default: the schema's, table)")
     p.add_argument("--out-dim", type=int, choices=[1, 2], help="1 logit (default) or 2 logits")
     p.add_argument("--grid", type=int, help="KAN grid intervals G")
     p.add_argument("--k", type=int, help="KAN spline order")
@@ -86,6 +90,8 @@ TRAIN_FLAGS = (("--optimizer", str, "adam or lbfgs"),
                ("--lamb", float, "KAN sparsity regularisation"),
                ("--balance", str, "weight, subsample or none"),
                ("--patience", int, "epochs without improvement before stopping"),
+               ("--monitor", str, "validation score for early stopping: auroc or loss"),
+               ("--l2", float, "L2 on the first-layer table in units of logistic 1/C"),
                ("--device", str, "auto, cpu or cuda"))
 
 
@@ -94,10 +100,9 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
     if args.spec:
         return validate_model(read_yaml(args.spec, "model spec"), args.spec)
     spec: dict[str, Any] = {"type": args.model}
-    keys = {"out_dim": "out", "hidden": "hidden", "grid": "grid", "k": "k", "C": "C"}
+    keys = {"out_dim": "out", "hidden": "hidden", "grid": "grid", "k": "k", "C": "C",
+            "first_layer": "first_layer"}
     spec.update({key: getattr(args, a) for a, key in keys.items() if getattr(args, a) is not None})
-    if args.model == "mlp" and "hidden" not in spec:
-        spec["match"] = {"type": "kan", **{k: spec.pop(k) for k in ("grid", "k") if k in spec}}
     if args.model != "linear":
         names = [f.lstrip("-").replace("-", "_") for f, _, _ in TRAIN_FLAGS]
         train = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
@@ -109,7 +114,8 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     """Run ``kanbio train``; print a one-line summary on stderr."""
     meta = train_table(args.windows, spec_from_args(args), args.seed, args.out)
-    print(f"{meta['spec']['type']} seed {args.seed}: {meta['n_params']} parameters, "
+    print(f"{meta['spec']['type']} seed {args.seed}: {meta['n_params']} parameters "
+          f"({meta.get('n_params_effective', meta['n_params'])} effective on one-hot windows), "
           f"{meta['train_seconds']} s, best epoch {meta['best_epoch']}; written to {args.out}",
           file=sys.stderr)
     return 0

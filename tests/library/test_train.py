@@ -232,3 +232,107 @@ def test_malformed_windows_table_one_line(tmp_path, capsys, window, problem):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and problem in err, err
     assert not out.exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# early-stopping monitor and the L2 penalty
+# ------------------------------------------------------------------------------------------------
+def test_monitor_auroc_needs_a_real_rise_and_falls_back_to_the_loss():
+    from kanbio.train import AUROC_MIN_DELTA, MIN_VAL_CLASS, Monitor
+
+    losses, aurocs = [0.5, 0.6, 0.4, 0.7], [0.70, 0.75, 0.75 + AUROC_MIN_DELTA / 2, 0.80]
+    by_auroc = Monitor("auroc", 50, 500)
+    assert by_auroc.name == "val_auroc"
+    assert [by_auroc.improved(a, b) for a, b in zip(losses, aurocs, strict=True)] == \
+        [True, True, False, True]
+    by_loss = Monitor("loss", 50, 500)
+    assert [by_loss.improved(a, b) for a, b in zip(losses, aurocs, strict=True)] == \
+        [True, False, True, False]
+    saturated = Monitor("auroc", 50, 500)  # at AUROC 1.0 the loss decides
+    assert [saturated.improved(a, b) for a, b in
+            zip([0.5, 0.4, 0.3, 0.35], [0.9, 1.0, 1.0, 1.0], strict=True)] == [True] * 3 + [False]
+    assert Monitor("auroc", MIN_VAL_CLASS - 1, 500).name == "val_loss"  # too few positives
+    assert Monitor("auroc", 500, MIN_VAL_CLASS - 1).name == "val_loss"
+    assert Monitor("auroc").name == "train_loss"  # no validation split
+    with pytest.raises(ValueError, match="monitor"):
+        Monitor("mcc", 50, 500)
+
+
+def test_monitor_keeps_the_epoch_its_criterion_prefers(kinase):
+    """Validation labels with 25% flipped: the validation loss and AUROC peak at different
+    epochs; each monitor keeps (and restores) its own best epoch."""
+    from kanbio.metrics import auroc
+
+    xt, yt, xv, yv = kinase
+    noisy = np.where(np.random.default_rng(0).random(len(yv)) < 0.25, 1 - yv, yv)
+    kept = {}
+    for monitor in ("loss", "auroc"):
+        model = KAN([11 * 21, 4, 1], grid=3, k=2, window_length=11, first_layer="table")
+        hist = fit(model, xt, yt, xv, noisy, TrainConfig(epochs=30, lr=1e-3, seed=0,
+                                                         patience=0, monitor=monitor,
+                                                         progress=False))
+        assert hist.monitor == f"val_{monitor}"
+        row = hist.rows[hist.best_epoch - 1]
+        kept[monitor] = row
+        assert auroc(noisy, predict_logit(model, xv)) == pytest.approx(row["val_auroc"])
+    rows = hist.rows
+    assert kept["loss"]["val_loss"] == min(r["val_loss"] for r in rows)
+    assert kept["auroc"]["val_auroc"] >= max(r["val_auroc"] for r in rows) - 1e-4
+    assert kept["auroc"]["epoch"] != kept["loss"]["epoch"]  # the two criteria disagree here
+    assert kept["auroc"]["val_loss"] > kept["loss"]["val_loss"] + 1e-3
+
+
+@pytest.mark.parametrize("kind", ["spline", "table", "mlp"])
+def test_l2_penalty_value_and_gradient(kind):
+    from kanbio.models.mlp import MLP
+    from kanbio.train import l2_penalty
+
+    if kind == "mlp":
+        model = MLP([3 * 21, 4, 1], window_length=3).double()
+        table = model.weights[0]
+    else:
+        model = KAN([3 * 21, 4, 1], window_length=3, first_layer=kind).double()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.3 * torch.randn_like(p))
+        table = model.first_layer_table()[0].reshape(3 * 21, 4)
+    l2, n = 10.0, 250  # l2 = 1 / C in logistic regression's units
+    pen = l2_penalty(model, l2, n)
+    assert float(pen.detach()) == pytest.approx(0.5 * l2 / n * float(table.detach().square().sum()),
+                                                rel=1e-12)
+    assert l2_penalty(model, 0.0, n) == 0.0
+    params = dict(model.named_parameters())
+    grads = dict(zip(params, torch.autograd.grad(pen, list(params.values()),
+                                                 allow_unused=True), strict=True))
+    if kind == "table":  # d/dT (l2 / n) 0.5 ||T||^2 = (l2 / n) T
+        torch.testing.assert_close(grads["layers.0.table"], l2 / n * model.layers[0].table)
+        assert grads["layers.0.const"] is None
+    elif kind == "mlp":
+        torch.testing.assert_close(grads["weights.0"], l2 / n * model.weights[0])
+    else:  # through the spline parameters: exact against finite differences
+        layer = model.layers[0]
+
+        def penalty(coef, sb, ss):
+            delta = torch.einsum("b,bio->io", layer._knots().v01[1], coef) * ss + \
+                layer._knots().df * sb
+            return 0.5 * l2 / n * delta.square().sum()
+
+        args = (layer.coef.detach().requires_grad_(), layer.scale_base.detach().requires_grad_(),
+                layer.scale_sp.detach().requires_grad_())
+        assert torch.autograd.gradcheck(penalty, args)
+        expect = torch.autograd.grad(penalty(*args), args)
+        for name, g in zip(("coef", "scale_base", "scale_sp"), expect, strict=True):
+            torch.testing.assert_close(grads[f"layers.0.{name}"], g)
+    for name, g in grads.items():  # later layers are not penalised
+        if not name.startswith(("layers.0", "weights.0")):
+            assert g is None or not g.any()
+
+
+def test_l2_shrinks_the_table(kinase):
+    xt, yt, xv, yv = kinase
+    norms = []
+    for l2 in (0.0, 1000.0):
+        model = KAN([11 * 21, 4, 1], grid=3, k=2, window_length=11, first_layer="table")
+        fit(model, xt, yt, xv, yv, TrainConfig(epochs=4, l2=l2, patience=0, progress=False))
+        norms.append(float(model.first_layer_table()[0].norm()))
+    assert norms[1] < 0.7 * norms[0]
