@@ -10,9 +10,9 @@ against complexity in the same spirit), by the complexity order
 
     0 < x < exp = tanh = sigmoid < x^2 = x^3 < abs = gaussian < sin
 
-(monotone shapes a reader knows first; among equals the higher r^2, then the library order). A periodic function is never
-chosen for a curve that is monotone over its sampled range: a sine fits almost any gentle curve on
-half a period, which would misread an S-curve as an oscillation.
+(monotone shapes a reader knows first; among equals the higher r^2, then the library order). A
+periodic function is never chosen for a curve that is monotone over its sampled range: a sine
+fits almost any gentle curve on half a period, which would misread an S-curve as an oscillation.
 
 First-layer edges on one-hot windows see only 0 and 1, so they are exactly ``phi(0) + Delta x``
 (r^2 = 1) and are never fitted: the first layer is recorded as the table ``T[p, a, j]`` (a
