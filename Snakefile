@@ -17,9 +17,6 @@ include: "workflow/rules/common.smk"
 
 localrules:
     all,
-    aggregate,
-    study_summary,
-    params_figure,
 
 
 include: "workflow/rules/fetch.smk"
@@ -28,14 +25,8 @@ include: "workflow/rules/search.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/explain.smk"
-include: "workflow/rules/aggregate.smk"
-include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 include: "workflow/rules/predict.smk"
-
-
-if PAGE:
-
-    include: "workflow/rules/results.smk"
 
 
 rule all:

@@ -1,268 +1,56 @@
 """The ``kanbio`` command line: one sub-command per pipeline stage.
 
-Bad input ends with one line on stderr (``kanbio: error: <file>: record '<id>': <problem>``) and
-exit status 2; nothing half-written is left behind.
+Each command is implemented by a module with ``add_arguments(parser)`` and ``run(args)``; only
+the module of the command being run is imported, so ``kanbio --version`` and ``kanbio --help``
+stay instant. Bad input ends with one line on stderr (``kanbio: error: <file>: record '<id>':
+<problem>``) and exit status 2; nothing half-written is left behind.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from kanbio import __version__
-from kanbio.config import BOOTSTRAP
 from kanbio.errors import InputError, one_line
 
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {}
+#: command -> (help, module implementing it[, suffix of its ``add_arguments`` / ``run``])
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "fetch": ("download (or copy from a mirror) a published dataset, checked by sha256",
+              "kanbio.stages.fetch"),
+    "synthetic": ("write a synthetic proteome with planted motifs", "kanbio.data.synthetic"),
+    "prepare": ("FASTA + sites -> split windows table (windows.tsv.gz, summary.json)",
+                "kanbio.stages.prepare"),
+    "search": ("a model's hyperparameter grid scored on the validation split",
+               "kanbio.stages.search"),
+    "train": ("train a KAN, MLP, CNN or logistic model on the train split",
+              "kanbio.stages.train"),
+    "evaluate": ("test metrics with CIs (threshold chosen on validation)",
+                 "kanbio.stages.evaluate"),
+    "explain": ("attributions, symbolic formula and motif check of a checkpoint",
+                "kanbio.stages.explain"),
+    "predict": ("score every candidate residue of new FASTA files with a checkpoint",
+                "kanbio.stages.predict"),
+    "report": ("accuracy table and summary of one dataset from evaluated checkpoints",
+               "kanbio.stages.report"),
+    "figures": ("ROC, PR and training-curve figures of one dataset (PNG + PDF)",
+                "kanbio.stages.report", "_figures"),
+}
 
 
-def command(name: str, help: str):
-    """Register ``add_arguments`` for a sub-command; the decorated function runs it."""
-
-    def wrap(add_arguments: Callable[[argparse.ArgumentParser], None]):
-        def register(run: Callable[[argparse.Namespace], int | None]):
-            COMMANDS[name] = (help, add_arguments, run)
-            return run
-
-        return register
-
-    return wrap
-
-
-# ------------------------------------------------------------------------------------- prepare
-
-
-def _prepare_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", help="YAML config (with --dataset)")
-    p.add_argument("--dataset", help="dataset name in the config")
-    p.add_argument("--fasta", nargs="+", help="FASTA file(s), '#'-marked or with --sites")
-    p.add_argument("--sites", nargs="+", help="site table(s): protein_id, position[, label]")
-    p.add_argument("--positives", nargs="+", help="pre-cut positive window FASTA(s)")
-    p.add_argument("--negatives", nargs="+", help="pre-cut negative window FASTA(s)")
-    p.add_argument("--test-fasta", nargs="+", help="FASTA(s) of a predefined test set")
-    p.add_argument("--test-sites", nargs="+")
-    p.add_argument("--test-positives", nargs="+")
-    p.add_argument("--test-negatives", nargs="+")
-    p.add_argument("--residues", help="candidate residues, e.g. ST or K")
-    p.add_argument("--half-width", type=int, help="window half width h (length 2h+1; default 16)")
-    p.add_argument("--split", choices=["protein", "homology"], help="split method")
-    p.add_argument("--identity", type=float, help="MMseqs2 identity threshold (homology split)")
-    p.add_argument("--seed", type=int, help="split seed")
-    p.add_argument("--strict", action="store_true", help="any bad record is fatal")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", required=True, help="output folder")
-
-
-@command("prepare", "FASTA + sites -> split windows table (windows.tsv.gz, summary.json)")(
-    _prepare_args)
-def run_prepare(args: argparse.Namespace) -> int:
-    from kanbio import config as cfg
-    from kanbio.stages.prepare import prepare
-
-    flags = {k: getattr(args, k) for k in ("fasta", "sites", "positives", "negatives",
-                                           "test_fasta", "test_sites", "test_positives",
-                                           "test_negatives", "residues", "half_width")}
-    flags = {k: v for k, v in flags.items() if v is not None}
-    if args.config:
-        config = cfg.load(args.config)
-        if not args.dataset:
-            raise InputError("--dataset is required with --config", path=args.config)
-        cfg.dataset(config, args.dataset, args.config)  # a clear error for an unknown name
-        config["datasets"][args.dataset].update(flags)
-    else:
-        if "residues" not in flags:
-            raise InputError("--residues is required without --config")
-        config = {"datasets": {args.dataset or "dataset": flags}}
-        args.dataset = args.dataset or "dataset"
-    if args.strict:
-        config["datasets"][args.dataset]["strict"] = True
-    split = {k: v for k, v in (("method", args.split), ("identity", args.identity),
-                               ("seed", args.seed)) if v is not None}
-    if split:
-        config["datasets"][args.dataset]["split"] = {
-            **config["datasets"][args.dataset].get("split", {}), **split}
-    cfg.validate(config, args.config or "command line")
-    ds = cfg.dataset(config, args.dataset, args.config or "command line")
-    summary = prepare(ds, args.out, args.dataset, threads=args.threads)
-    dropped = ", ".join(f"{k} {v}" for k, v in summary["dropped"].items()) or "none"
-    print(f"{args.dataset}: {summary['proteins']} proteins, {summary['candidates']} candidates "
-          f"({summary['positives']} positive, {summary['negatives']} negative); dropped: "
-          f"{dropped}; written to {args.out}", file=sys.stderr)
-    return 0
-
-
-# ------------------------------------------------------------------------------------ synthetic
-
-
-def _synthetic_args(p: argparse.ArgumentParser) -> None:
-    from kanbio.data import synthetic
-
-    synthetic.add_arguments(p)
-
-
-@command("synthetic", "write a synthetic proteome with planted motifs")(_synthetic_args)
-def run_synthetic(args: argparse.Namespace) -> int:
-    from kanbio.data import synthetic
-
-    synthetic.run(args)  # returns the paths written
-    return 0
-
-
-# --------------------------------------------------------------------------------------- train
-
-
-def _train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--windows", required=True, help="windows.tsv.gz from 'kanbio prepare'")
-    p.add_argument("--model", required=True, choices=["kan", "mlp", "linear"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="checkpoint folder")
-    p.add_argument("--spec", help="YAML/JSON file with the full model spec (overrides the flags)")
-    p.add_argument("--hidden", type=int, nargs="+", help="hidden widths (KAN default 8; MLP: "
-                   "parameter-matched to the default KAN unless given)")
-    p.add_argument("--out-dim", type=int, choices=[1, 2], default=1, help="1 logit or 2 logits")
-    p.add_argument("--grid", type=int, default=5, help="KAN grid intervals G")
-    p.add_argument("--k", type=int, default=3, help="KAN spline order")
-    p.add_argument("--optimizer", choices=["adam", "lbfgs"], default="adam")
-    p.add_argument("--epochs", type=int, default=60, help="Adam epochs or LBFGS steps")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--lamb", type=float, default=0.0, help="KAN sparsity regularisation")
-    p.add_argument("--balance", choices=["weight", "subsample", "none"], default="weight")
-    p.add_argument("--patience", type=int, default=8)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--C", type=float, default=1.0, help="logistic regression inverse penalty")
-
-
-@command("train", "train a KAN, MLP or logistic model on the train split")(_train_args)
-def run_train(args: argparse.Namespace) -> int:
-    from kanbio import config as cfg
-    from kanbio.stages.train import train_table
-
-    if args.spec:
-        spec = cfg.validate_model(cfg.read_yaml(args.spec, "model spec"), args.spec)
-    else:
-        spec = {"type": args.model, "out": args.out_dim}
-        if args.model == "linear":
-            spec["C"] = args.C
-        else:
-            if args.hidden:
-                spec["hidden"] = args.hidden
-            elif args.model == "mlp":
-                spec["match"] = {"type": "kan", "hidden": [8], "grid": args.grid, "k": args.k}
-            if args.model == "kan":
-                spec.update(grid=args.grid, k=args.k)
-            spec["train"] = {"optimizer": args.optimizer, "epochs": args.epochs, "lr": args.lr,
-                             "batch_size": args.batch_size, "lamb": args.lamb,
-                             "balance": args.balance, "patience": args.patience,
-                             "device": args.device}
-    meta = train_table(args.windows, spec, args.seed, args.out)
-    print(f"{meta['spec']['type']} seed {args.seed}: {meta['n_params']} parameters, "
-          f"{meta['train_seconds']} s, best epoch {meta['best_epoch']}; written to {args.out}",
-          file=sys.stderr)
-    return 0
-
-
-# ------------------------------------------------------------------------------------ evaluate
-
-
-def _evaluate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, help="checkpoint folder")
-    p.add_argument("--windows", required=True, help="windows table with val and test splits")
-    p.add_argument("--out", required=True, help="metrics.json path")
-    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP, help="bootstrap resamples for CIs")
-
-
-@command("evaluate", "test metrics with CIs (threshold chosen on validation)")(_evaluate_args)
-def run_evaluate(args: argparse.Namespace) -> int:
-    from kanbio.stages.evaluate import evaluate
-
-    res = evaluate(args.model, args.windows, args.out, n_boot=args.bootstrap)
-    t = res["test"]
-    print(f"test AUROC {t['auroc']:.4f}, AUPRC {t['auprc']:.4f}, MCC {t['mcc']:.4f} "
-          f"(threshold {res['threshold']:.4g} from {res['threshold_source']})", file=sys.stderr)
-    return 0
-
-
-# ------------------------------------------------------------------------------------- explain
-
-
-def _explain_args(p: argparse.ArgumentParser) -> None:
-    from kanbio.stages import explain
-
-    explain.add_arguments(p)
-
-
-@command("explain", "attributions, symbolic formula and motif check of a checkpoint")(
-    _explain_args)
-def run_explain(args: argparse.Namespace) -> int:
-    from kanbio.stages import explain
-
-    return explain.run(args) or 0
-
-
-# ------------------------------------------------------------------------------------- predict
-
-
-def _predict_args(p: argparse.ArgumentParser) -> None:
-    from kanbio.stages import predict
-
-    predict.add_arguments(p)
-
-
-@command("predict", "score every candidate residue of new FASTA files with a checkpoint")(
-    _predict_args)
-def run_predict(args: argparse.Namespace) -> int:
-    from kanbio.stages import predict
-
-    return predict.run(args) or 0
-
-
-# --------------------------------------------------------------------------------------- fetch
-
-
-def _fetch_args(p: argparse.ArgumentParser) -> None:
-    from kanbio.stages import fetch
-
-    p.add_argument("dataset", nargs="+", help="registered dataset(s): "
-                   + ", ".join(sorted(fetch.registry())))
-    p.add_argument("--data-dir", metavar="MIRROR", help="local mirror laid out as "
-                   "MIRROR/<dataset>/<file>, used before the network")
-    p.add_argument("--out", default=fetch.OUT, help=f"destination (default {fetch.OUT})")
-    p.add_argument("--timeout", type=float, default=fetch.TIMEOUT, help="download timeout (s)")
-
-
-@command("fetch", "download (or copy from a mirror) a published dataset, checked by sha256")(
-    _fetch_args)
-def run_fetch(args: argparse.Namespace) -> int:
-    from kanbio.stages import fetch
-
-    reg = fetch.registry()
-    for name in args.dataset:
-        fetch.entry_of(name, reg)  # every name is checked before anything is fetched
-    for name in args.dataset:
-        res = fetch.fetch(name, args.out, args.data_dir, reg=reg, timeout=args.timeout)
-        if res["copied"] or res["downloaded"]:
-            print(f"{name}: {len(res['copied'])} file(s) copied from the mirror, "
-                  f"{len(res['downloaded'])} downloaded, {len(res['present'])} already there; "
-                  f"sha256 checked; licence and PROVENANCE.md in {res['dir']}", file=sys.stderr)
-        else:
-            print(f"{name}: all {len(res['present'])} files already in {res['dir']} with the "
-                  "right sha256; nothing to do", file=sys.stderr)
-    return 0
-
-
-# ---------------------------------------------------------------------------------------- main
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; the options of ``command`` (all commands when None) are filled in."""
     parser = argparse.ArgumentParser(prog="kanbio", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"kanbio {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (help_text, add_arguments, run) in COMMANDS.items():
+    for name, (help_text, module, *suffix) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        add_arguments(p)
-        p.set_defaults(func=run)
+        if command in (None, name):
+            impl, end = importlib.import_module(module), "".join(suffix)
+            getattr(impl, f"add_arguments{end}")(p)
+            p.set_defaults(func=getattr(impl, "run" + (end or "")))
     return parser
 
 
@@ -273,10 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     (as argparse's own usage errors); a failure of the system (an OSError such as a full disk,
     MemoryError) with one line and status 1.
     """
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), "")
+    args = build_parser(command if command in COMMANDS else "").parse_args(argv)
     try:
-        status = args.func(args)
-        return status if isinstance(status, int) else 0
+        args.func(args)
+        return 0
     except InputError as err:
         print(f"kanbio: error: {one_line(err)}", file=sys.stderr)
         return 2

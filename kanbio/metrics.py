@@ -229,28 +229,65 @@ def bootstrap_ci(
     return {k: (float(a), float(b)) for k, a, b in zip(METRICS, lo, hi, strict=True)}
 
 
+def _paired_bootstrap(y: np.ndarray, n_boot: int, seed: int, stratified: bool
+                      ) -> Iterator[np.ndarray]:
+    """Blocks of resample indices (b, n) for :func:`paired_auroc_difference`.
+
+    One generator draws resample after resample (stratified: the positives' indices, then the
+    negatives'), the stream kanbio's paired comparisons have always used, so their intervals stay
+    what they were; the stream does not depend on the block size.
+    """
+    n = len(y)
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    rng = np.random.default_rng(seed)
+
+    def draw(where: np.ndarray) -> np.ndarray:
+        return where[rng.integers(0, len(where), len(where))] if len(where) else where
+
+    block = max(1, _CHUNK_CELLS // (2 * n))
+    for start in range(0, n_boot, block):
+        b = min(block, n_boot - start)
+        if stratified:
+            yield np.stack([np.concatenate([draw(pos), draw(neg)]) for _ in range(b)])
+        else:
+            yield np.stack([rng.integers(0, n, n) for _ in range(b)])
+
+
 def paired_auroc_difference(
     y, score_a, score_b, n_boot: int = BOOTSTRAP, seed: int = 0, alpha: float = 0.05,
     stratified: bool = True,
 ) -> dict[str, float]:
     """Paired bootstrap of AUROC(a) - AUROC(b): both models are scored on the same resamples.
 
+    Parameters
+    ----------
+    y : (n,) 0/1 labels.
+    score_a, score_b : (n,) scores of one model each, or (S, n): several seeds of a model, whose
+        AUROC is then the mean over its seeds (in every resample too, so unstable seeds count as
+        they are; the seeds themselves are not resampled).
+    n_boot, seed, alpha, stratified : as in :func:`bootstrap_ci`.
+
     Returns
     -------
     dict with ``diff`` (on the full data), ``lo, hi`` (percentile interval), ``p`` (two-sided:
     twice the smaller share of resampled differences on either side of 0, with a +1 correction,
-    capped at 1) and the two AUROCs ``auroc_a, auroc_b``.
+    capped at 1) and the two (seed-mean) AUROCs ``auroc_a, auroc_b``.
     """
     _check_boot(n_boot, alpha)
-    y, sa = _check(y, score_a)
-    _, sb = _check(y, score_b)
-    (_, ia), (_, ib) = (np.unique(s, return_inverse=True) for s in (sa, sb))
-    ga, gb = int(ia.max()) + 1, int(ib.max()) + 1
-    diffs = np.concatenate([
-        _resampled_ranking(idx, y, ia, ga)["auroc"] - _resampled_ranking(idx, y, ib, gb)["auroc"]
-        for idx in _bootstrap(y, n_boot, seed, stratified)
-    ])
-    a, b = auroc(y, sa), auroc(y, sb)
+    a2, b2 = (np.atleast_2d(np.asarray(s, dtype=np.float64)) for s in (score_a, score_b))
+    checked = [_check(y, s) for s in (*a2, *b2)]
+    y, rows = checked[0][0], [s for _, s in checked]
+    groups = [(inv, int(inv.max()) + 1) for inv in
+              (np.unique(s, return_inverse=True)[1] for s in rows)]
+    n_a = len(a2)
+
+    def seed_mean(idx: np.ndarray, part: slice) -> np.ndarray:
+        return np.mean([_resampled_ranking(idx, y, inv, g)["auroc"] for inv, g in groups[part]],
+                       axis=0)
+
+    diffs = np.concatenate([seed_mean(idx, slice(n_a)) - seed_mean(idx, slice(n_a, None))
+                            for idx in _paired_bootstrap(y, n_boot, seed, stratified)])
+    a, b = (float(np.mean([auroc(y, s) for s in part])) for part in (rows[:n_a], rows[n_a:]))
     if np.isnan(diffs).all():
         return {"diff": a - b, "lo": np.nan, "hi": np.nan, "p": np.nan, "auroc_a": a, "auroc_b": b}
     diffs = diffs[~np.isnan(diffs)]

@@ -2,7 +2,7 @@
 class weights or negative subsampling (training split only), early stopping on validation.
 
 Deterministic on CPU: the same seed gives byte-identical weights (a private torch.Generator drives
-shuffling and subsampling; initialisation is seeded by the model).
+shuffling and subsampling; initialisation, and a CNN's dropout, are seeded by the model).
 """
 
 from __future__ import annotations

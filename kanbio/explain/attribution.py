@@ -20,10 +20,10 @@ is never scored as a residue):
     pykan's feature scores (``KAN.feature_scores``): ``R(p, a)`` is the score of the one-hot input
     (p, a) (unsigned), ``P(p)`` the sum over the 21 letters of position ``p``.
 
-Networks (KAN, MLP) and the logistic baseline all start with a table lookup on one-hot windows
+KAN, MLP and the logistic baseline start with a table lookup on one-hot windows
 (:func:`kanbio.models.table_form`), so ISM mutates the first-layer sums (``h + W[p, b] - W[p,
-a_p]``) instead of re-reading windows; any other model goes through a score function on
-explicitly mutated index windows.
+a_p]``) instead of re-reading windows; a CNN, which has no such table, and any score function go
+through explicitly mutated index windows, scored ``chunk_rows`` at a time.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import torch
 
 from kanbio.data.alphabet import ALPHABET, A
 from kanbio.errors import InputError
-from kanbio.models import KAN, MLP, LogisticBaseline, flat_index, table_form
-from kanbio.models.inference import AA, window_contributions
+from kanbio.models import CNN, KAN, MLP, LogisticBaseline, flat_index, predict_logit, table_form
+from kanbio.models.inference import AA, has_table_form, window_contributions
 
 AMINO_ACIDS = ALPHABET[:AA]
 ScoreFn = Callable[[np.ndarray], np.ndarray]  # (M, L) uint8 -> (M,) log-odds
@@ -83,7 +83,7 @@ def _check_idx(idx: np.ndarray, length: int | None = None) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------
 @torch.no_grad()
 def ism(
-    model: KAN | MLP | LogisticBaseline | ScoreFn,
+    model: KAN | MLP | CNN | LogisticBaseline | ScoreFn,
     idx: np.ndarray,
     chunk_rows: int = 1 << 18,
 ) -> Attribution:
@@ -91,8 +91,9 @@ def ism(
 
     Parameters
     ----------
-    model : a KAN, MLP or logistic baseline (table fast path) or any score function
-        ``(M, L) uint8 -> (M,)`` log-odds (mutated windows are built explicitly).
+    model : a KAN, MLP or logistic baseline (table fast path), a CNN (scored with
+        :func:`kanbio.models.predict_logit`) or any score function ``(M, L) uint8 -> (M,)``
+        log-odds (for these two, mutated windows are built explicitly).
     idx : (N, L) index windows.
     chunk_rows : mutated windows scored per call (``N * L * 20`` in all).
 
@@ -104,8 +105,12 @@ def ism(
     n, length = idx.shape
     per = max(1, chunk_rows // (length * AA))  # windows per chunk
     pos, letters = np.arange(length), np.arange(AA)
-    if callable(model) and not isinstance(model, torch.nn.Module):
-        score_fn = model
+    if not has_table_form(model):
+        if not callable(model):
+            raise InputError(f"cannot score mutated windows with a {type(model).__name__}")
+
+        def score_fn(w: np.ndarray) -> np.ndarray:  # a network (CNN) or a score function
+            return predict_logit(model, w) if isinstance(model, torch.nn.Module) else model(w)
 
         def mutated(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             rep = np.repeat(x[:, None, None, :], length * AA, axis=1).reshape(-1, length, AA,

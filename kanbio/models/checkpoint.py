@@ -21,10 +21,13 @@ from .. import __version__
 from ..data.alphabet import ALPHABET
 from ..errors import InputError, one_line
 from ..output import atomic_path, json_text
+from .cnn import CNN
 from .factory import MODEL_TYPES, Model, model_type
 from .kan import KAN
 from .linear import LogisticBaseline
 from .mlp import MLP
+
+NETWORKS = {"kan": KAN, "mlp": MLP, "cnn": CNN}  # torch models: config() + state_dict
 
 
 def save(model: Model, out_dir: str | os.PathLike, meta: dict[str, Any]) -> None:
@@ -139,7 +142,7 @@ def load(model_dir: str | os.PathLike, window_length: int | None = None) -> tupl
             model = LogisticBaseline.from_dict({**arch, "coef": state["coef"].tolist(),
                                                 "intercept": state["intercept"].tolist()})
         else:
-            model = (KAN if kind == "kan" else MLP).from_config(arch)
+            model = NETWORKS[kind].from_config(arch)
     except InputError as err:
         raise InputError(err.problem, path=err.path or str(meta_path), record=err.record,
                          line=err.line) from None

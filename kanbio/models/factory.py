@@ -9,12 +9,16 @@ from typing import Any
 
 from ..data.alphabet import A
 from ..errors import InputError
+from .cnn import CNN
 from .kan import KAN
 from .linear import LogisticBaseline
 from .mlp import MLP
 
-MODEL_TYPES = ("kan", "mlp", "linear")
-Model = KAN | MLP | LogisticBaseline
+MODEL_TYPES = ("kan", "mlp", "cnn", "linear")
+Model = KAN | MLP | CNN | LogisticBaseline
+#: Spec keys of a CNN, passed to :class:`CNN` (which holds their defaults).
+CNN_KEYS = ("channels", "kernel_sizes", "hidden", "out", "dropout", "pool", "embedding",
+            "activation")
 
 
 def kan_n_params(width: Sequence[int], grid: int = 5, k: int = 3) -> int:
@@ -79,8 +83,9 @@ def build(spec: dict[str, Any], window_length: int, seed: int = 0,
 
     ``{"type": "kan", "hidden": [8], "grid": 5, "k": 3, "grid_range": [-1, 1], "out": 1}``;
     ``{"type": "mlp", "hidden": [16]}`` or ``{"type": "mlp", "match": <kan spec>}`` for the hidden
-    width whose parameter count matches that KAN's; ``{"type": "linear", "C": 1.0}``. Keys a spec
-    leaves out take the model class's defaults.
+    width whose parameter count matches that KAN's; ``{"type": "cnn", "channels": 32,
+    "kernel_sizes": [3, 7, 11]}`` (keys :data:`CNN_KEYS`); ``{"type": "linear", "C": 1.0}``. Keys
+    a spec leaves out take the model class's defaults.
 
     Examples
     --------
@@ -98,11 +103,13 @@ def build(spec: dict[str, Any], window_length: int, seed: int = 0,
             ref = build({**match, "type": "kan"}, window_length)
             width[1:-1] = [matched_width(ref.width, ref.grid, ref.k, window_length)]
         return MLP(width, window_length=window_length, seed=seed, **_given(spec, ("activation",)))
+    if kind == "cnn":
+        return CNN(window_length, seed=seed, **_given(spec, CNN_KEYS))
     if kind == "linear":
         return LogisticBaseline(seed=seed, **_given(spec, ("C", "class_weight", "max_iter")))
     raise InputError(f"unknown model type {kind!r} (expected one of {', '.join(MODEL_TYPES)})")
 
 
 def model_type(model: Model) -> str:
-    """The spec type of a model: "kan", "mlp" or "linear"."""
-    return {KAN: "kan", MLP: "mlp", LogisticBaseline: "linear"}[type(model)]
+    """The spec type of a model: "kan", "mlp", "cnn" or "linear"."""
+    return {KAN: "kan", MLP: "mlp", CNN: "cnn", LogisticBaseline: "linear"}[type(model)]

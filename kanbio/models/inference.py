@@ -1,10 +1,12 @@
 """Scoring trained models: batched log-odds, and every model as "first-layer table + head".
 
-Every window model starts with a table lookup on one-hot windows, ``s = b + sum_p W[p, a_p]``
-(a KAN's first-layer table ``T``, an MLP's first weight matrix, the logistic weights), followed by
-a head ``logit = f(s)``. :func:`table_form` gives that form once; prediction, attribution and the
-symbolic formula all read it. The head is evaluated with the model's own layers, so its values
-are those of ``model(x)``.
+KAN, MLP and logistic models start with a table lookup on one-hot windows,
+``s = b + sum_p W[p, a_p]`` (a KAN's first-layer table ``T``, an MLP's first weight matrix, the
+logistic weights), followed by a head ``logit = f(s)``. :func:`table_form` gives that form once;
+prediction, attribution and the symbolic formula all read it. The head is evaluated with the
+model's own layers, so its values are those of ``model(x)``. A CNN has no such table
+(:func:`has_table_form` is False); :func:`window_scorer` scores it from the gradient of the
+log-odds on the dense one-hot input instead, with the same definition of a contribution.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from torch import Tensor
 from ..data.alphabet import A
 from ..errors import InputError
 from .base import flat_index, onehot_sum, positive_logit
+from .cnn import CNN
 from .factory import Model
 from .kan import KAN
 from .linear import LogisticBaseline
@@ -166,3 +169,70 @@ def table_form(model: Model, window_length: int | None = None) -> TableForm:
         raise InputError(f"model is built for windows of length {form.window_length}, got "
                          f"{window_length}")
     return form
+
+
+def has_table_form(model: Model) -> bool:
+    """True where :func:`table_form` applies: the logistic baseline, a KAN or MLP built for
+    one-hot windows; False for a CNN (and for networks on dense features)."""
+    return isinstance(model, LogisticBaseline) or (
+        isinstance(model, (KAN, MLP)) and model.window_length is not None)
+
+
+Scorer = Callable[[np.ndarray, bool], tuple[np.ndarray, np.ndarray]]
+
+
+def window_scorer(model: Model, window_length: int | None = None) -> Scorer:
+    """``score(idx, contributions=True) -> (log-odds (n,), contributions (n, L))`` of a model.
+
+    The contribution of offset ``p`` in window ``n`` is the first-order change of the log-odds
+    when the residue ``a_np`` is replaced by the position's average amino acid, signed as what
+    the residue adds, expanded in the first layer's outputs (which the replacement changes
+    linearly). Table-form models (:meth:`TableForm.score`): ``c_np = g_n . (W[p, a_np] - mean_b
+    W[p, b])``. A CNN's first convolution is linear in the one-hot input, so the expansion is in
+    the input itself: ``c_np = G[n, p, a_np] - mean_b G[n, p, b]`` with ``G = d logit / d x``
+    (one-hot ``e_a`` replaced by ``1/20`` on each of the 20 amino acids; :func:`gradient_score`).
+    For an MLP and the logistic baseline the two forms agree (``G[n, p, a] = g_n . W[p, a]``).
+    """
+    if has_table_form(model):
+        return table_form(model, window_length).score
+    if not isinstance(model, CNN):
+        raise InputError(f"no window scorer for {type(model).__name__}")
+    if window_length is not None and model.window_length != window_length:
+        raise InputError(f"model is built for windows of length {model.window_length}, got "
+                         f"{window_length}")
+    return lambda idx, contributions=True: gradient_score(model, idx, contributions)
+
+
+def gradient_score(model: CNN | KAN | MLP, idx: np.ndarray, contributions: bool = True,
+                   chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Log-odds (n,) float64 and contributions (n, L) of index windows (n, L) from the
+    gradient on the dense one-hot input, ``chunk`` windows per backward pass (bounded memory).
+    Any network built for windows works; for an MLP it agrees with :meth:`TableForm.score`
+    (a KAN's first layer is not linear in its one-hot input, so there the two differ);
+    :func:`window_scorer` uses it for the CNN.
+
+    The log-odds equal :func:`predict_logit`'s up to float rounding (the model's index and dense
+    inputs take the same path); contributions as in :func:`window_scorer`; without
+    ``contributions``: (n, 0).
+    """
+    if model.window_length is None:
+        raise InputError("gradient scores need a model built for one-hot windows")
+    x_all = torch.from_numpy(np.ascontiguousarray(idx))
+    flat_index(x_all, model.window_length)  # validates shape and letters
+    if not contributions:
+        return predict_logit(model, x_all), np.zeros((len(idx), 0), np.float32)
+    model.eval()
+    logits, contrib = [], []
+    for s in range(0, len(x_all), chunk):
+        xi = x_all[s : s + chunk].long()  # (c, L)
+        x = F.one_hot(xi, A).to(next(model.parameters()).dtype).reshape(len(xi), -1)
+        x.requires_grad_(True)
+        with torch.enable_grad():
+            logit = positive_logit(model(x))
+            (grad,) = torch.autograd.grad(logit.sum(), x)
+        g = grad.reshape(len(xi), -1, A)  # (c, L, 21)
+        contrib.append(g.gather(2, xi[:, :, None])[:, :, 0] - g[:, :, :AA].mean(2))
+        logits.append(logit.detach().double())
+    if not logits:
+        return np.zeros(0), np.zeros((0, model.window_length), np.float32)
+    return torch.cat(logits).numpy(), torch.cat(contrib).numpy()

@@ -1,76 +1,34 @@
-"""Figures of attributions and KAN structure, written as PNG + PDF with deterministic bytes.
+"""Every kanbio figure, written as PNG + PDF with deterministic bytes (see :mod:`.style`).
 
-Every figure is a :class:`matplotlib.figure.Figure` drawn on the Agg canvas (no pyplot state),
-with fixed size and dpi, and saved without timestamps or software tags, so the same data always
-give the same files. Colours are colour-blind safe: Okabe-Ito for categories, ``RdBu_r`` (diverging,
-centred on 0) for signed scores and ``viridis`` for unsigned ones.
+- per model (the explain stage): attribution bars, heatmaps and logos, the KAN network diagram and
+  its most important edge functions;
+- per dataset: ROC and PR curves and training curves of every model and seed;
+- across datasets: test AUROC against parameter count;
+- the results page: the test ROC curves against published operating points, and the per-fold
+  test AUROC of a cross-validation.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 import pandas as pd
 import torch
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from sklearn.metrics import precision_recall_curve, roc_curve
 
 from kanbio.data.alphabet import A
 from kanbio.explain.attribution import AMINO_ACIDS, Attribution
 from kanbio.explain.symbolic import SymbolicModel
 from kanbio.models import KAN
-from kanbio.output import atomic_path
+from kanbio.output import read_table
+from kanbio.report.style import OKABE_ITO, RESIDUE_COLOURS, colour, figure, marker, save
+from kanbio.report.tables import test_scores
 
-OKABE_ITO = {"orange": "#E69F00", "sky": "#56B4E9", "green": "#009E73", "yellow": "#F0E442",
-             "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7", "black": "#000000",
-             "grey": "#999999"}  # fmt: skip
-RESIDUE_COLOURS = {  # by side-chain class
-    **dict.fromkeys("DE", OKABE_ITO["vermillion"]),  # acidic
-    **dict.fromkeys("KRH", OKABE_ITO["blue"]),  # basic
-    **dict.fromkeys("STNQ", OKABE_ITO["green"]),  # polar
-    **dict.fromkeys("CYW", OKABE_ITO["purple"]),  # C, aromatic polar
-    **dict.fromkeys("GP", OKABE_ITO["orange"]),  # backbone-special
-    **dict.fromkeys("AVLIMF", OKABE_ITO["black"]),  # hydrophobic
-}
-RC = {
-    "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "xtick.labelsize": 8,
-    "ytick.labelsize": 8, "legend.fontsize": 8, "font.family": "DejaVu Sans",
-    "svg.hashsalt": "kanbio", "pdf.fonttype": 3, "axes.spines.top": False,
-    "axes.spines.right": False, "savefig.dpi": 200, "figure.dpi": 100,
-}  # fmt: skip
-PNG_META = {"Software": None}
-PDF_META = {"Creator": None, "Producer": None, "CreationDate": None, "ModDate": None}
-
-
-@contextmanager
-def figure(width: float, height: float) -> Iterator[Figure]:
-    """A ``width x height`` inch figure on the Agg canvas, drawn and saved under :data:`RC`."""
-    with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(width, height))
-        FigureCanvasAgg(fig)
-        yield fig
-
-
-
-
-def save(fig: Figure, stem: str | os.PathLike, formats: Sequence[str] = ("png", "pdf")
-         ) -> list[Path]:
-    """Write ``<stem>.png`` and ``<stem>.pdf`` (or ``formats``) atomically; return the paths."""
-    paths = []
-    for ext, meta in (("png", PNG_META), ("pdf", PDF_META)):
-        if ext not in formats:
-            continue
-        path = Path(f"{stem}.{ext}")
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=ext, metadata=meta, bbox_inches=None)
-        paths.append(path)
-    return paths
+# ------------------------------------------------------------------------------ per model
 
 
 def _offsets(length: int) -> np.ndarray:
@@ -255,3 +213,139 @@ def function_panels(model: KAN, idx: np.ndarray, sym: SymbolicModel, stem: str |
             fig.suptitle(title)
         fig.tight_layout()
         return save(fig, stem)
+
+
+# ---------------------------------------------------------------------------- per dataset
+
+
+def roc_pr(dataset: str, predictions: Mapping[str, Sequence[str | os.PathLike]],
+           roc: str | os.PathLike, pr: str | os.PathLike) -> list[Path]:
+    """ROC (at stem ``roc``) and PR curves (at ``pr``) of every model and seed on the test split.
+
+    ``predictions``: per model, the ``predictions.tsv.gz`` of each seed.
+    """
+    scores = {model: test_scores(files) for model, files in sorted(predictions.items())}
+    paths = []
+    for kind, stem in (("roc", roc), ("pr", pr)):
+        with figure(3.6, 3.4) as fig:
+            ax = fig.add_subplot()
+            for i, (model, (y, per_seed)) in enumerate(scores.items()):
+                for j, s in enumerate(per_seed):
+                    if kind == "roc":
+                        x, yv, _ = roc_curve(y, s)
+                    else:
+                        prec, rec, _ = precision_recall_curve(y, s)
+                        x, yv = rec, prec
+                    ax.plot(x, yv, color=colour(i), lw=1.2, alpha=0.85,
+                            label=model if j == 0 else None,
+                            drawstyle="steps-post" if kind == "pr" else "default")
+            if kind == "roc":
+                ax.plot([0, 1], [0, 1], color=OKABE_ITO["grey"], lw=0.8, ls="--")
+                ax.set(xlabel="false positive rate", ylabel="true positive rate")
+            else:
+                base = float(np.mean(scores[next(iter(predictions))][0]))
+                ax.axhline(base, color=OKABE_ITO["grey"], lw=0.8, ls="--")
+                ax.set(xlabel="recall (sensitivity)", ylabel="precision")
+            ax.set(xlim=(0, 1), ylim=(0, 1.02),
+                   title=f"{dataset}: {kind.upper()} (test, each seed)")
+            ax.legend(loc="lower right" if kind == "roc" else "upper right", frameon=False)
+            fig.tight_layout()
+            paths += save(fig, stem)
+    return paths
+
+
+def training_curves(dataset: str, curves: Mapping[str, Sequence[str | os.PathLike]],
+                    stem: str | os.PathLike) -> list[Path]:
+    """Training and validation loss per epoch of every model and seed (``curve.tsv`` files)."""
+    with figure(6.4, 2.8) as fig:
+        axes = fig.subplots(1, 2)
+        for i, (model, files) in enumerate(sorted(curves.items())):
+            for j, f in enumerate(files):
+                c = pd.read_csv(f, sep="\t")
+                if "train_loss" not in c:
+                    continue  # models fitted in one go (logistic regression) have no curve
+                label = model if j == 0 else None
+                axes[0].plot(c.epoch, c.train_loss, color=colour(i), lw=1, label=label)
+                if "val_loss" in c:
+                    axes[1].plot(c.epoch, c.val_loss, color=colour(i), lw=1, label=label)
+        for ax, name in zip(axes, ("training loss", "validation loss"), strict=True):
+            ax.set(xlabel="epoch", ylabel=f"{name} (class-weighted)", title=f"{dataset}: {name}")
+        axes[0].legend(frameon=False)
+        fig.tight_layout()
+        return save(fig, stem)
+
+
+# ----------------------------------------------------------------------- across datasets
+
+
+def accuracy_vs_params(accuracy_files: Sequence[str | os.PathLike], stem: str | os.PathLike
+                       ) -> list[Path]:
+    """Test AUROC (mean ± sd over seeds) against parameter count, every dataset and model."""
+    acc = pd.concat([read_table(f) for f in accuracy_files], ignore_index=True)
+    with figure(4.6, 3.4) as fig:
+        ax = fig.add_subplot()
+        datasets, models = sorted(acc.dataset.unique()), sorted(acc.model.unique())
+        for (ds, model), g in acc.groupby(["dataset", "model"], sort=True):
+            i, j = datasets.index(ds), models.index(model)
+            sd = g.auroc.std(ddof=1) if len(g) > 1 else 0.0
+            ax.errorbar(g.n_params.mean(), g.auroc.mean(), yerr=sd, color=colour(i),
+                        marker=marker(j), ms=5, lw=1, capsize=2)
+        for i, ds in enumerate(datasets):
+            ax.plot([], [], color=colour(i), lw=2, label=ds)
+        for j, m in enumerate(models):
+            ax.plot([], [], color="black", ls="none", marker=marker(j), label=m)
+        ax.set(xscale="log", xlabel="parameters", ylabel="test AUROC (mean ± sd over seeds)",
+               title="Accuracy vs model size")
+        ax.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+        fig.tight_layout()
+        return save(fig, stem)
+
+
+# ------------------------------------------------------------------------- results page
+
+
+def roc_with_references(dataset: str, scores: Mapping[str, tuple[np.ndarray, np.ndarray]],
+             references: Sequence[Mapping], stem: str | os.PathLike) -> Path:
+    """``<stem>.png``: test ROC of every model and seed, with the published operating points.
+
+    ``scores``: per model, test labels (N,) and per-seed scores (S, N); ``references``: published
+    results, those with ``sn`` and ``sp`` drawn as points.
+    """
+    with figure(4.2, 3.8) as fig:
+        ax = fig.add_subplot()
+        for i, (m, (y, per_seed)) in enumerate(scores.items()):
+            for j, s in enumerate(per_seed):
+                fpr, tpr, _ = roc_curve(y, s)
+                ax.plot(fpr, tpr, color=colour(i), lw=1.0, alpha=0.8,
+                        label=f"kanbio {m}" if j == 0 else None)
+        for k, r in enumerate(r for r in references if "sn" in r and "sp" in r):
+            ax.plot(1 - r["sp"], r["sn"], marker(k + 1), ms=7, mfc="none", mew=1.5,
+                    color=OKABE_ITO["black"], label=f"{r['method']} (published)")
+        ax.plot([0, 1], [0, 1], color=OKABE_ITO["grey"], lw=0.8, ls="--")
+        ax.set(xlim=(0, 1), ylim=(0, 1.02), xlabel="1 − specificity",
+               ylabel="sensitivity", title=f"{dataset}: test ROC, every seed")
+        ax.legend(loc="lower right", frameon=False)
+        fig.tight_layout()
+        return save(fig, stem, formats=("png",))[0]
+
+
+def fold_auroc(per_fold: Mapping[str, Mapping[str, float]], models: Sequence[str],
+               stem: str | os.PathLike) -> Path:
+    """``<stem>.png``: test AUROC (mean over seeds) of every model per fold.
+
+    ``per_fold``: fold (dataset) -> model -> AUROC, folds in order; a missing model is not drawn.
+    """
+    folds = list(per_fold)
+    with figure(max(4.0, 0.45 * len(folds) + 1.5), 3.2) as fig:
+        ax = fig.add_subplot()
+        x = np.arange(len(folds))
+        for i, m in enumerate(models):
+            v = [per_fold[d].get(m, np.nan) for d in folds]
+            ax.plot(x + (i - (len(models) - 1) / 2) * 0.12, v, marker(i), color=colour(i), ms=5,
+                    label=f"kanbio {m}")
+        ax.set_xticks(x, [str(i) for i in range(len(folds))])
+        ax.set(xlabel="fold", ylabel="test AUROC (mean over seeds)",
+               title="test AUROC per fold")
+        ax.legend(frameon=False, fontsize=7)
+        fig.tight_layout()
+        return save(fig, stem, formats=("png",))[0]

@@ -1,34 +1,38 @@
-"""Aggregation: per-dataset accuracy tables and Markdown summaries, and the cross-dataset summary.
+"""Tables of a study: the per-dataset accuracy table and Markdown summary, the study summary.
 
-Across seeds a model is reported as mean ± sd. The KAN − MLP comparison is paired: every seed of
-both models is scored on the same stratified bootstrap resamples of the test windows, and the
-statistic is the difference of the seed-mean AUROCs; a winner is named only when its 95% CI
-excludes 0.
+Across seeds a model is reported as mean ± sd. The KAN − MLP comparison is paired
+(:func:`kanbio.metrics.paired_auroc_difference`): every seed of both models is scored on the same
+stratified bootstrap resamples of the test windows, and the statistic is the difference of the
+seed-mean AUROCs; a winner is named only when its 95% CI excludes 0.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from kanbio.metrics import METRICS, auroc
-from kanbio.output import read_table, write_table, write_text
+from kanbio.metrics import METRICS, paired_auroc_difference
+from kanbio.output import read_table
 
 COLUMNS = ["dataset", "model", "type", "seed", *METRICS,
            *[f"{m}_{b}" for m in METRICS for b in ("lo", "hi")],
            "threshold", "n_params", "flops", "train_seconds", "peak_mb"]
 
 
-def accuracy_table(dataset: str, metric_files: dict[tuple[str, int], str | os.PathLike]
-                   ) -> pd.DataFrame:
-    """One row per (model, seed) from ``metrics.json`` files, sorted by model then seed."""
+def accuracy_table(dataset: str,
+                   metric_files: Mapping[str, Mapping[int, str | os.PathLike]]) -> pd.DataFrame:
+    """One row per model and seed from ``metrics.json`` files (model -> seed -> path), sorted by
+    model then seed."""
     rows = []
-    for (model, seed), path in sorted(metric_files.items()):
+    pairs = ((model, seed, path) for model, seeds in metric_files.items()
+             for seed, path in seeds.items())
+    for model, seed, path in sorted(pairs, key=lambda r: r[:2]):
         m = json.loads(Path(path).read_text())
         row: dict[str, Any] = {"dataset": dataset, "model": model, "type": m.get("type"),
                                "seed": seed}
@@ -43,15 +47,16 @@ def accuracy_table(dataset: str, metric_files: dict[tuple[str, int], str | os.Pa
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _pm(values: pd.Series, digits: int = 3) -> str:
-    v = values.dropna().to_numpy(float)
+def mean_sd(values: pd.Series | Sequence[float], digits: int = 3) -> str:
+    """``"mean ± sd"`` (sample sd; 0 for one value) of the non-missing values, else ``"n/a"``."""
+    v = pd.Series(values, dtype=float).dropna().to_numpy(float)
     if v.size == 0:
         return "n/a"
     sd = v.std(ddof=1) if v.size > 1 else 0.0
     return f"{v.mean():.{digits}f} ± {sd:.{digits}f}"
 
 
-def test_scores(prediction_files: list[str | os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
+def test_scores(prediction_files: Sequence[str | os.PathLike]) -> tuple[np.ndarray, np.ndarray]:
     """Labels (N,) and per-seed log-odds (S, N) on the test split, rows aligned by site."""
     frames = [read_table(p) for p in prediction_files]
     key = ["protein_id", "position"]
@@ -65,26 +70,24 @@ def test_scores(prediction_files: list[str | os.PathLike]) -> tuple[np.ndarray, 
     return base.label.to_numpy(int), np.array(scores)
 
 
-def compare(preds_a: list, preds_b: list, n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
-    """Paired bootstrap of the seed-averaged AUROC difference (a − b).
+def compare(preds_a: Sequence[str | os.PathLike], preds_b: Sequence[str | os.PathLike],
+            n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Paired bootstrap of the seed-averaged test AUROC difference (a − b) from prediction files.
 
-    Each resample of the test windows scores every seed of both models; the statistic is
-    ``mean_s AUROC(a_s) − mean_s AUROC(b_s)``, so unstable seeds count as they are.
+    ``mean_s AUROC(a_s) − mean_s AUROC(b_s)`` with every seed of both models scored on each
+    resample (:func:`kanbio.metrics.paired_auroc_difference`), so unstable seeds count as they are.
     """
     y, sa = test_scores(preds_a)
     yb, sb = test_scores(preds_b)
+    return compare_scores(y, sa, yb, sb, n_boot, seed)
+
+
+def compare_scores(y: np.ndarray, sa: np.ndarray, yb: np.ndarray, sb: np.ndarray,
+                   n_boot: int = 1000, seed: int = 0) -> dict[str, float]:
+    """:func:`compare` on test labels and per-seed scores already read (see :func:`test_scores`)."""
     if not (y == yb).all():
         raise ValueError("the two models were evaluated on different test labels")
-    diff = float(np.mean([auroc(y, s) for s in sa]) - np.mean([auroc(y, s) for s in sb]))
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    boots = []
-    for _ in range(n_boot):
-        idx = np.concatenate([rng.choice(pos, len(pos)), rng.choice(neg, len(neg))])
-        boots.append(np.mean([auroc(y[idx], s[idx]) for s in sa])
-                     - np.mean([auroc(y[idx], s[idx]) for s in sb]))
-    lo, hi = np.quantile(boots, [0.025, 0.975])
-    return {"diff": diff, "lo": float(lo), "hi": float(hi), "n_boot": n_boot}
+    return paired_auroc_difference(y, sa, sb, n_boot=n_boot, seed=seed)
 
 
 def dataset_summary(dataset: str, acc: pd.DataFrame, comparison: dict | None,
@@ -98,8 +101,8 @@ def dataset_summary(dataset: str, acc: pd.DataFrame, comparison: dict | None,
               "| model | seeds | AUROC | AUPRC | MCC | ACC | Sn | Sp | parameters | FLOPs |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for model, g in acc.groupby("model", sort=True):
-        lines.append(f"| {model} | {len(g)} | {_pm(g.auroc)} | {_pm(g.auprc)} | {_pm(g.mcc)} | "
-                     f"{_pm(g.acc)} | {_pm(g.sn)} | {_pm(g.sp)} | {int(g.n_params.iloc[0]):,} | "
+        cells = " | ".join(mean_sd(g[k]) for k in ("auroc", "auprc", "mcc", "acc", "sn", "sp"))
+        lines.append(f"| {model} | {len(g)} | {cells} | {int(g.n_params.iloc[0]):,} | "
                      f"{int(g.flops.iloc[0]):,} |")
     lines += ["", "95% bootstrap CIs per seed, training time and peak memory are in "
               "`accuracy.tsv`.", ""]
@@ -161,29 +164,18 @@ def _motif_lines(motif: dict[str, dict]) -> list[str]:
     return lines
 
 
-def write_dataset_report(dataset: str, metric_files: dict, prediction_files: dict,
-                         out_dir: str | os.PathLike, motif_files: dict | None = None,
-                         pair: tuple[str, str] = ("kan", "mlp"), description: str = "") -> None:
-    """Write ``accuracy.tsv`` and ``summary.md`` of one dataset."""
-    out = Path(out_dir)
-    acc = accuracy_table(dataset, metric_files)
-    comparison = None
-    if all(m in prediction_files for m in pair):
-        comparison = compare(prediction_files[pair[0]], prediction_files[pair[1]])
-    motif = {m: json.loads(Path(p).read_text()) for m, p in (motif_files or {}).items()}
-    write_table(acc, out / "accuracy.tsv")
-    write_text(dataset_summary(dataset, acc, comparison, pair, motif, description),
-               out / "summary.md")
-
-
-def study_summary(accuracy_files: list[str | os.PathLike], out_path: str | os.PathLike) -> None:
+def study_summary(acc: pd.DataFrame) -> str:
     """``results/summary.md``: mean ± sd AUROC / AUPRC / MCC per dataset and model."""
-    acc = pd.concat([read_table(p) for p in accuracy_files], ignore_index=True)
     lines = ["# kanbio study summary", "",
              "Test AUROC / AUPRC / MCC, mean ± sd over seeds. Per-dataset details, CIs and the "
              "paired KAN − MLP comparison are in `results/<dataset>/summary.md`.", "",
              "| dataset | model | AUROC | AUPRC | MCC | parameters |", "|---|---|---|---|---|---|"]
     for (ds, model), g in acc.groupby(["dataset", "model"], sort=True):
-        lines.append(f"| {ds} | {model} | {_pm(g.auroc)} | {_pm(g.auprc)} | {_pm(g.mcc)} | "
-                     f"{int(g.n_params.iloc[0]):,} |")
-    write_text("\n".join(lines) + "\n", out_path)
+        lines.append(f"| {ds} | {model} | {mean_sd(g.auroc)} | {mean_sd(g.auprc)} | "
+                     f"{mean_sd(g.mcc)} | {int(g.n_params.iloc[0]):,} |")
+    return "\n".join(lines) + "\n"
+
+
+def read_accuracy(accuracy_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
+    """Several ``accuracy.tsv`` tables as one."""
+    return pd.concat([read_table(p) for p in accuracy_files], ignore_index=True)

@@ -3,7 +3,9 @@ bootstrap CIs, and per-window predictions."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,3 +59,21 @@ def evaluate(model_dir: str | os.PathLike, windows_path: str | os.PathLike,
                 Path(out_path).with_name("predictions.tsv.gz"), float_format="%.6f")
     write_json(result, out_path)
     return result
+
+
+# ----------------------------------------------------------------------------------------- CLI
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``kanbio evaluate``."""
+    p.add_argument("--model", required=True, help="checkpoint folder")
+    p.add_argument("--windows", required=True, help="windows table with val and test splits")
+    p.add_argument("--out", required=True, help="metrics.json path")
+    p.add_argument("--bootstrap", type=int, default=BOOTSTRAP, help="bootstrap resamples for CIs")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``kanbio evaluate``; print the headline metrics on stderr."""
+    res = evaluate(args.model, args.windows, args.out, n_boot=args.bootstrap)
+    t = res["test"]
+    print(f"test AUROC {t['auroc']:.4f}, AUPRC {t['auprc']:.4f}, MCC {t['mcc']:.4f} "
+          f"(threshold {res['threshold']:.4g} from {res['threshold_source']})", file=sys.stderr)
+    return 0

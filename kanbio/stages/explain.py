@@ -1,8 +1,8 @@
 """Explain a trained checkpoint on a windows table: attributions, symbolic formula, motif checks.
 
 Everything that applies to the model type is run on (up to ``max_windows``) windows of one split:
-KAN: exact attribution, ISM, pykan feature scores and the symbolic formula; MLP and logistic
-baseline: ISM. Written into ``out_dir``:
+KAN: exact attribution, ISM, pykan feature scores and the symbolic formula; MLP, CNN and
+logistic baseline: ISM. Written into ``out_dir``:
 
 - ``attribution_positions.tsv`` (``method, offset, score``) and ``attribution_residues.tsv``
   (``method, offset, residue, score``), definitions in :mod:`kanbio.explain.attribution`;
@@ -192,7 +192,7 @@ def _figures(model, kind, idx, methods, sym, planted, out: Path, prefix: str = "
         return only is None or name in only
 
     offsets = [o for o, _, _ in planted] if planted else []
-    name = {"kan": "KAN", "mlp": "MLP", "linear": "logistic"}[kind]
+    name = {"kan": "KAN", "mlp": "MLP", "cnn": "CNN", "linear": "logistic"}[kind]
     for a in methods:
         what = f"({a.method})"
         if want(f"positions_{a.method}"):

@@ -20,16 +20,26 @@ with ``top=0``). Labels are always predictions: sites marked in the input are no
 Threshold: an explicit ``threshold`` (log-odds), else ``threshold`` of ``metrics.json`` in the
 checkpoint folder (chosen on validation by ``kanbio evaluate``), else 0.0 (probability 0.5).
 
-Contributions (``top_offsets``): every model starts with a table lookup on one-hot windows,
-``s = b + sum_p W[p, a_p]`` (a KAN's first-layer table ``T``, an MLP's first weight matrix, the
-logistic weights), followed by a head ``logit = f(s)``. The contribution of offset ``p`` to window
-``n`` is ``c_np = g_n . (W[p, a_np] - mean_b W[p, b])`` with ``g_n = df/ds`` at ``s_n`` (exact
-derivatives, one backward pass per batch) and ``b`` over the 20 amino acids: the first-order
-change of the log-odds when the residue at ``p`` is replaced by the position's average amino
-acid. It is exact for the logistic baseline and the per-window form of the ``exact`` KAN
-attribution of :mod:`kanbio.explain.attribution`. Offsets are ranked by ``|c_np|``; the centre (the
-candidate residue itself) is not ranked, padding past a sequence end is (a nearby terminus is
-information too); ties keep the lower offset first. The cost is about one more first-layer pass.
+Contributions (``top_offsets``): the contribution of offset ``p`` to window ``n`` is the
+first-order change of the log-odds when the residue ``a_np`` is replaced by the position's average
+amino acid, signed as what the residue adds (see
+:func:`kanbio.models.inference.window_scorer`). KAN, MLP and logistic models start with a table
+lookup on one-hot windows, ``s = b + sum_p W[p, a_p]``, followed by a head ``logit = f(s)``; the
+replacement moves ``s`` by ``mean_b W[p, b] - W[p, a_np]`` (``b`` over the 20 amino acids), so
+``c_np = g_n . (W[p, a_np] - mean_b W[p, b])`` with ``g_n = df/ds`` at ``s_n`` (exact derivatives,
+one backward pass through the head per batch): exact for the logistic baseline and the per-window
+form of the ``exact`` KAN attribution of :mod:`kanbio.explain.attribution`. A CNN has no such
+table but its first convolution is linear in the one-hot input: the replacement sets the one-hot
+``e_a`` at ``p`` to ``1/20`` on each of the 20 amino acids, so ``c_np = G[n, p, a_np] - mean_b G[n,
+p, b]`` with ``G = d logit / d x`` the gradient on the one-hot input (centred gradient x input; one
+backward pass through the whole network, about three forward passes' cost; for an MLP this is the
+same number as its table form). With ReLU (its default) and max / mean pooling a CNN is piecewise
+linear in its input, so ``c_np`` is the exact change whenever the replacement crosses no kink and
+a first-order estimate otherwise (an exact, ISM-style change would cost ``L`` more forward passes
+per window).
+Offsets are ranked by ``|c_np|``; the centre (the candidate residue itself) is not ranked,
+padding past a sequence end is (a nearby terminus is information too); ties keep the lower offset
+first.
 """
 
 from __future__ import annotations
@@ -55,14 +65,15 @@ from kanbio.data.fasta import ReadReport, iter_records
 from kanbio.data.textio import iter_fasta
 from kanbio.data.windows import extract_indices, layout, residue_codes
 from kanbio.errors import InputError
-from kanbio.models import checkpoint, table_form
+from kanbio.models import checkpoint
+from kanbio.models.inference import window_scorer
 from kanbio.output import atomic_path
 
 COLUMNS = ["protein_id", "position", "residue", "window", "probability", "label", "top_offsets"]
 BATCH = 8192  # windows per scoring batch (as kanbio.models.predict_logit)
 CHUNK_RESIDUES = 4_000_000
 TOP_METHOD = ("first-order change of the log-odds when the residue is replaced by the position's "
-              "average amino acid (gradient x centred first-layer table); centre excluded")
+              "average amino acid (centred gradient x one-hot input); centre excluded")
 log = logging.getLogger(__name__)
 
 
@@ -276,10 +287,10 @@ def predict(
     for p in paths:  # a missing, empty or binary file fails before any work
         with contextlib.closing(iter_fasta(p)) as records:
             next(records, None)
-    form = table_form(model, length)
+    scorer = window_scorer(model, length)
 
     def score(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return form.score(idx, contributions=top > 0)
+        return scorer(idx, top > 0)
 
     report = ReadReport()
     marks = 0

@@ -6,13 +6,16 @@ Writes ``windows.tsv.gz`` (``protein_id, position, residue, window, label, split
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from kanbio import config as cfg
 from kanbio.data import split as splitting
 from kanbio.data.fasta import (
     Protein,
@@ -175,3 +178,58 @@ def prepare(ds: dict, out_dir: str | os.PathLike, name: str = "", threads: int =
     summary = {"dataset": name, **summary}
     write(table, summary, out_dir)
     return summary
+
+
+# ----------------------------------------------------------------------------------------- CLI
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``kanbio prepare``."""
+    p.add_argument("--config", help="YAML config (with --dataset)")
+    p.add_argument("--dataset", help="dataset name in the config")
+    p.add_argument("--fasta", nargs="+", help="FASTA file(s), '#'-marked or with --sites")
+    p.add_argument("--sites", nargs="+", help="site table(s): protein_id, position[, label]")
+    p.add_argument("--positives", nargs="+", help="pre-cut positive window FASTA(s)")
+    p.add_argument("--negatives", nargs="+", help="pre-cut negative window FASTA(s)")
+    p.add_argument("--test-fasta", nargs="+", help="FASTA(s) of a predefined test set")
+    p.add_argument("--test-sites", nargs="+")
+    p.add_argument("--test-positives", nargs="+")
+    p.add_argument("--test-negatives", nargs="+")
+    p.add_argument("--residues", help="candidate residues, e.g. ST or K")
+    p.add_argument("--half-width", type=int, help="window half width h (length 2h+1; default 16)")
+    p.add_argument("--split", choices=["protein", "homology"], help="split method")
+    p.add_argument("--identity", type=float, help="MMseqs2 identity threshold (homology split)")
+    p.add_argument("--seed", type=int, help="split seed")
+    p.add_argument("--strict", action="store_true", help="any bad record is fatal")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out", required=True, help="output folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``kanbio prepare``; print a one-line summary on stderr."""
+    flags = {k: getattr(args, k) for k in (*cfg.INPUT_KEYS, "residues", "half_width")}
+    flags = {k: v for k, v in flags.items() if v is not None}
+    if args.config:
+        config = cfg.load(args.config)
+        if not args.dataset:
+            raise InputError("--dataset is required with --config", path=args.config)
+        cfg.dataset(config, args.dataset, args.config)  # a clear error for an unknown name
+        config["datasets"][args.dataset].update(flags)
+    else:
+        if "residues" not in flags:
+            raise InputError("--residues is required without --config")
+        config = {"datasets": {args.dataset or "dataset": flags}}
+        args.dataset = args.dataset or "dataset"
+    if args.strict:
+        config["datasets"][args.dataset]["strict"] = True
+    split = {k: v for k, v in (("method", args.split), ("identity", args.identity),
+                               ("seed", args.seed)) if v is not None}
+    if split:
+        config["datasets"][args.dataset]["split"] = {
+            **config["datasets"][args.dataset].get("split", {}), **split}
+    cfg.validate(config, args.config or "command line")
+    ds = cfg.dataset(config, args.dataset, args.config or "command line")
+    summary = prepare(ds, args.out, args.dataset, threads=args.threads)
+    dropped = ", ".join(f"{k} {v}" for k, v in summary["dropped"].items()) or "none"
+    print(f"{args.dataset}: {summary['proteins']} proteins, {summary['candidates']} candidates "
+          f"({summary['positives']} positive, {summary['negatives']} negative); dropped: "
+          f"{dropped}; written to {args.out}", file=sys.stderr)
+    return 0

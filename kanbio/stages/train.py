@@ -3,14 +3,17 @@ folder (``model.pt``, ``model.json``, ``curve.tsv``)."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
-from kanbio.config import validate_model
+from kanbio.config import read_yaml, validate_model
 from kanbio.data.table import read_encoded
 from kanbio.errors import InputError
 from kanbio.models import checkpoint
+from kanbio.models.factory import MODEL_TYPES
 from kanbio.output import write_text
 from kanbio.train import config_dict, train_model
 
@@ -55,3 +58,58 @@ def train_table(windows_path: str | os.PathLike, spec: dict[str, Any], seed: int
     checkpoint.save(model, out_dir, meta)
     write_text(hist.tsv() or "epoch\n", Path(out_dir) / "curve.tsv")
     return meta
+
+
+# ----------------------------------------------------------------------------------------- CLI
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``kanbio train``; a flag left out takes the model's or the trainer's default."""
+    p.add_argument("--windows", required=True, help="windows.tsv.gz from 'kanbio prepare'")
+    p.add_argument("--model", required=True, choices=list(MODEL_TYPES),
+                   help="model type (a CNN takes its other settings from --spec or its defaults)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="checkpoint folder")
+    p.add_argument("--spec", help="YAML/JSON file with the full model spec (overrides the flags)")
+    p.add_argument("--hidden", type=int, nargs="+", help="hidden widths (MLP: parameter-matched "
+                   "to the default KAN unless given)")
+    p.add_argument("--out-dim", type=int, choices=[1, 2], help="1 logit (default) or 2 logits")
+    p.add_argument("--grid", type=int, help="KAN grid intervals G")
+    p.add_argument("--k", type=int, help="KAN spline order")
+    p.add_argument("--C", type=float, help="logistic regression inverse penalty")
+    for flag, kind, help_text in TRAIN_FLAGS:
+        p.add_argument(flag, type=kind, help=help_text)
+
+
+#: ``kanbio train`` flags that set ``train`` options (TrainConfig holds their defaults).
+TRAIN_FLAGS = (("--optimizer", str, "adam or lbfgs"),
+               ("--epochs", int, "Adam epochs or LBFGS steps"),
+               ("--lr", float, "learning rate"), ("--batch-size", int, "mini-batch size"),
+               ("--lamb", float, "KAN sparsity regularisation"),
+               ("--balance", str, "weight, subsample or none"),
+               ("--patience", int, "epochs without improvement before stopping"),
+               ("--device", str, "auto, cpu or cuda"))
+
+
+def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The model spec of ``kanbio train``: the ``--spec`` file, or the flags that were given."""
+    if args.spec:
+        return validate_model(read_yaml(args.spec, "model spec"), args.spec)
+    spec: dict[str, Any] = {"type": args.model}
+    keys = {"out_dim": "out", "hidden": "hidden", "grid": "grid", "k": "k", "C": "C"}
+    spec.update({key: getattr(args, a) for a, key in keys.items() if getattr(args, a) is not None})
+    if args.model == "mlp" and "hidden" not in spec:
+        spec["match"] = {"type": "kan", **{k: spec.pop(k) for k in ("grid", "k") if k in spec}}
+    if args.model != "linear":
+        names = [f.lstrip("-").replace("-", "_") for f, _, _ in TRAIN_FLAGS]
+        train = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+        if train:
+            spec["train"] = train
+    return validate_model(spec, "command line")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``kanbio train``; print a one-line summary on stderr."""
+    meta = train_table(args.windows, spec_from_args(args), args.seed, args.out)
+    print(f"{meta['spec']['type']} seed {args.seed}: {meta['n_params']} parameters, "
+          f"{meta['train_seconds']} s, best epoch {meta['best_epoch']}; written to {args.out}",
+          file=sys.stderr)
+    return 0

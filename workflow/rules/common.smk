@@ -5,6 +5,7 @@ import re
 
 from kanbio import config as kcfg
 from kanbio.errors import InputError
+from kanbio.report import layout
 from kanbio.stages import fetch as kfetch
 
 try:  # kanbio's schema (kanbio/config.schema.yaml); an unknown key gets a suggestion
@@ -73,6 +74,11 @@ def choice_file(dataset, model):
     return f"results/{dataset}/search/{model}.json" if model in SEARCHED else None
 
 
+def search_table(dataset, model):
+    """The search's table of every candidate of a model (None if the model is not searched)."""
+    return f"results/{dataset}/search/{model}.tsv" if model in SEARCHED else None
+
+
 def spec_inputs(wildcards, own=True):
     """Search choices a model's spec depends on: its own and that of the KAN it matches."""
     files = {}
@@ -84,22 +90,61 @@ def spec_inputs(wildcards, own=True):
     return files
 
 
-def search_outputs(dataset):
-    return [f"results/{dataset}/search/{m}.tsv" for m in SEARCHED]
-
-
 def uses_gpu(name):
     return int(config["models"][name].get("train", {}).get("device") == "cuda")
 
 
-def per_model_seed(dataset, filename):
-    return expand(
-        "results/{dataset}/models/{model}/seed{seed}/{file}",
-        dataset=dataset,
-        model=MODELS,
-        seed=SEEDS,
-        file=filename,
-    )
+def model_seeds():
+    """Every (model, seed) trained, in the order models and seeds are reported."""
+    return [(m, s) for m in MODELS for s in SEEDS]
+
+
+def seed_files(dataset, filename):
+    """{model: {seed: path}} of a per-checkpoint file of one dataset."""
+    files = {}
+    for m, s in model_seeds():
+        files.setdefault(m, {})[s] = f"results/{dataset}/models/{m}/seed{s}/{filename}"
+    return files
+
+
+def explain_files(dataset, filename):
+    """{model: {seed: path}} of an explain output of one dataset, for every explained pair."""
+    files = {}
+    for m, s in explained_pairs():
+        files.setdefault(m, {})[s] = f"results/{dataset}/explain/{m}/seed{s}/{filename}"
+    return files
+
+
+def flat(files):
+    """Every path in a nested map of paths (dicts, lists, None for no file), in order."""
+    if files is None:
+        return []
+    if isinstance(files, str):
+        return [files]
+    values = files.values() if isinstance(files, dict) else files
+    return [path for value in values for path in flat(value)]
+
+
+def named(files):
+    """Named inputs of a file map: each top-level key with the paths under it."""
+    return {key: flat(value) for key, value in files.items()}
+
+
+def aggregate_files(dataset):
+    """The files kanbio.stages.report.aggregate reads for one dataset."""
+    return {
+        "metrics": seed_files(dataset, "metrics.json"),
+        "predictions": seed_files(dataset, "predictions.tsv.gz"),
+        "motif": explain_files(dataset, "motif.json"),
+    }
+
+
+def figure_files(dataset):
+    """The files kanbio.stages.report.dataset_figures reads for one dataset."""
+    return {
+        "predictions": seed_files(dataset, "predictions.tsv.gz"),
+        "curves": seed_files(dataset, "curve.tsv"),
+    }
 
 
 def explain_params(wildcards):
@@ -123,13 +168,6 @@ def explain_figures(model):
 
 def explained_pairs(wildcards=None):
     return [(m, s) for m in MODELS for s in EXPLAIN_SEEDS]
-
-
-def explain_outputs(dataset, filename):
-    return [
-        f"results/{dataset}/explain/{m}/seed{s}/{filename}"
-        for m, s in explained_pairs()
-    ]
 
 
 def all_outputs():
@@ -197,7 +235,9 @@ def predict_outputs():
 
 # ---- the results page: config["results_page"] turns this study into docs/results.md ----
 PAGE = config.get("results_page")
-LOGO = (KAN_MODELS[0], EXPLAIN_SEEDS[0]) if KAN_MODELS else None
+LOGO = layout.logo_model(
+    {m: config["models"][m]["type"] for m in MODELS}, explained_pairs()
+)
 
 
 def page_path():
@@ -205,33 +245,47 @@ def page_path():
 
 
 def page_figures():
-    """The figures the page draws or copies, beside it under figures/."""
-    root = os.path.join(os.path.dirname(page_path()), "figures")
-    out = []
-    for pid, proto in PAGE["protocols"].items():
-        kind = "roc" if len(proto["datasets"]) == 1 else "folds"
-        out.append(f"{root}/{pid}_{kind}.png")
-        if LOGO:
-            out.append(f"{root}/{pid}_logo.png")
-    return out
+    """The figures the page draws or copies, beside it (see kanbio.report.layout)."""
+    root = os.path.join(os.path.dirname(page_path()), layout.FIGURES)
+    return [f"{root}/{name}" for name in layout.page_figures(PAGE, LOGO)]
 
 
-def page_inputs(wildcards=None):
-    """Every pipeline output the page reads."""
-    files = []
+def page_datasets():
+    datasets = []
     for proto in PAGE["protocols"].values():
         for ds in proto["datasets"]:
             if ds not in DATASETS:
                 raise ValueError(f"results_page: dataset {ds!r} is not in 'datasets'")
-            files += [f"results/{ds}/accuracy.tsv", f"results/{ds}/summary.json"]
-            files += per_model_seed(ds, "metrics.json")
-            files += per_model_seed(ds, "predictions.tsv.gz")
-            files += search_outputs(ds)
-            files += explain_outputs(ds, "motif.json")
-            if LOGO:
-                files.append(
-                    f"results/figures/{ds}/{LOGO[0]}_seed{LOGO[1]}_logo_exact.png"
-                )
+            if ds not in datasets:
+                datasets.append(ds)
+    return datasets
+
+
+def page_files():
+    """Every pipeline output the page reads (see kanbio.report.page.Results)."""
+    files = {}
+    for ds in page_datasets():
+        metrics = seed_files(ds, "metrics.json")
+        predictions = seed_files(ds, "predictions.tsv.gz")
+        motif = explain_files(ds, "motif.json")
+        models = {
+            m: {
+                "metrics": list(metrics[m].values()),
+                "predictions": list(predictions[m].values()),
+                "motif": list(motif.get(m, {}).values()),
+                "search": search_table(ds, m),
+            }
+            for m in MODELS
+        }
+        logo = None
+        if LOGO:
+            logo = f"results/figures/{ds}/{LOGO[0]}_seed{LOGO[1]}_logo_exact.png"
+        files[ds] = {
+            "accuracy": f"results/{ds}/accuracy.tsv",
+            "summary": f"results/{ds}/summary.json",
+            "models": models,
+            "logo": logo,
+        }
     return files
 
 

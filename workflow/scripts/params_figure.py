@@ -1,9 +1,8 @@
-"""Snakemake script: accuracy vs parameter count across datasets (kanbio.report.dataset_figures)."""
+"""Snakemake script: accuracy vs parameter count across datasets
+(kanbio.stages.report.params_figure)."""
 
-from pathlib import Path
-
-from kanbio.report.dataset_figures import accuracy_vs_params
+from kanbio.stages import report
 from kanbio.stages.snakemake import run
 
 smk = snakemake  # noqa: F821
-run(smk, accuracy_vs_params, list(smk.input), Path(smk.output.png).parent)
+run(smk, report.params_figure, list(smk.input), smk.output.png)

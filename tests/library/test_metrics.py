@@ -14,6 +14,7 @@ from kanbio.errors import InputError
 from kanbio.metrics import (
     METRICS,
     _bootstrap,
+    _paired_bootstrap,
     auroc,
     best_threshold,
     binary_metrics,
@@ -148,7 +149,36 @@ def test_paired_auroc_difference():
     same = paired_auroc_difference(y, s, s, n_boot=50)
     assert (same["diff"], same["lo"], same["hi"], same["p"]) == (0.0, 0.0, 0.0, 1.0)
     # paired: the same resamples for both models (compare with the per-resample loop)
-    idx = np.concatenate(list(_bootstrap(y.astype(bool), 50, 2, True)))
+    idx = np.concatenate(list(_paired_bootstrap(y.astype(bool), 50, 2, True)))
     d = [auroc(y[i], s[i]) - auroc(y[i], worse[i]) for i in idx]
     res50 = paired_auroc_difference(y, s, worse, n_boot=50, seed=2)
-    assert (res50["lo"], res50["hi"]) == pytest.approx(tuple(np.quantile(d, [0.025, 0.975])))
+    assert (res50["lo"], res50["hi"]) == tuple(np.quantile(d, [0.025, 0.975]))
+
+
+def test_paired_auroc_difference_of_seed_means():
+    y, s = _data(n=300, seed=7, decimals=2)
+    rng = np.random.default_rng(1)
+    a = s + rng.normal(scale=0.5, size=(3, len(s)))
+    b = s + rng.normal(scale=1.5, size=(2, len(s)))
+    res = paired_auroc_difference(y, a, b, n_boot=60, seed=4)
+    assert res["auroc_a"] == np.mean([auroc(y, r) for r in a])
+    assert res["diff"] == res["auroc_a"] - res["auroc_b"]
+    idx = np.concatenate(list(_paired_bootstrap(y.astype(bool), 60, 4, True)))
+    d = [np.mean([auroc(y[i], r[i]) for r in a]) - np.mean([auroc(y[i], r[i]) for r in b])
+         for i in idx]
+    assert (res["lo"], res["hi"]) == tuple(np.quantile(d, [0.025, 0.975]))
+    # one row is one model: the same as the 1-D call
+    assert paired_auroc_difference(y, a[:1], b[0], n_boot=60) == paired_auroc_difference(
+        y, a[0], b[0], n_boot=60)
+
+
+def test_paired_resamples_one_generator_positives_then_negatives():
+    y = np.array([1, 0, 0, 1, 0, 0, 0, 1, 0, 0], bool)
+    blocks = list(_paired_bootstrap(y, 5, 9, True))
+    rng = np.random.default_rng(9)
+    pos, neg = np.flatnonzero(y), np.flatnonzero(~y)
+    expected = [np.concatenate([rng.choice(pos, 3), rng.choice(neg, 7)]) for _ in range(5)]
+    assert (np.concatenate(blocks) == np.array(expected)).all()
+    flat = np.concatenate(list(_paired_bootstrap(y, 4, 9, False)))
+    rng = np.random.default_rng(9)
+    assert (flat == np.array([rng.integers(0, 10, 10) for _ in range(4)])).all()

@@ -181,7 +181,7 @@ import math
 import torch
 from kanbio.data.alphabet import A
 from kanbio.models import KAN, MLP, KANLayer
-from kanbio.models.kan import CompiledLocalKANLayerFn
+from kanbio.models.autograd import CompiledLocalKANLayerFn
 
 torch.manual_seed(0)
 idx = torch.randint(0, A, (37, 5), dtype=torch.uint8)

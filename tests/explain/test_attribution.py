@@ -19,7 +19,7 @@ from kanbio.models import KAN, MLP, LogisticBaseline, predict_logit, table_form
 from kanbio.train import TrainConfig, fit
 
 torch.set_num_threads(1)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def random_windows(n: int, length: int, seed: int = 0) -> np.ndarray:

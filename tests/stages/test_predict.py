@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fasta_files import write_fasta
 from scipy.special import expit
 
 from kanbio.cli import main as kanbio_main
@@ -21,15 +22,6 @@ from kanbio.errors import InputError
 from kanbio.models import checkpoint, predict_logit, table_form
 from kanbio.output import read_table
 from kanbio.stages import predict as pr
-
-
-def write_fasta(records: list[tuple[str, str]], path, width: int = 0) -> None:
-    """Write ``(id, sequence)`` records, ``width`` letters per line (0: one line)."""
-    with open(path, "w") as fh:
-        for rid, seq in records:
-            step = width or max(len(seq), 1)
-            fh.write(f">{rid}\n" + "".join(seq[i : i + step] + "\n"
-                                            for i in range(0, len(seq), step)))
 
 torch.set_num_threads(1)
 H = 4  # half width: windows of 9

@@ -23,7 +23,7 @@ from kanbio.stages.explain import add_arguments, explain, run
 from kanbio.stages.train import train_table
 
 torch.set_num_threads(1)
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TRUTH = REPO / "data/demo/kinase.truth.tsv"
 TRAIN = {"epochs": 10, "lr": 5e-3, "batch_size": 128, "patience": 0}
 

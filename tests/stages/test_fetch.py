@@ -25,7 +25,7 @@ from kanbio import config as kcfg
 from kanbio.errors import InputError
 from kanbio.stages import fetch as F
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("KANBIO_DATA_DIR", REPO.parent / "shared" / "data"))
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(),
                                   reason=f"real datasets not available ({SHARED} is absent)")

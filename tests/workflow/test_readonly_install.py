@@ -26,7 +26,7 @@ pytestmark = [
     pytest.mark.skipif(os.name != "posix", reason="file modes and user ids are POSIX"),
 ]
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 KERNELS = (
     "_onehot_sum",
     "_onehot_grad",

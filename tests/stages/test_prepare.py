@@ -14,7 +14,7 @@ from kanbio.cli import main
 from kanbio.stages import snakemake
 from kanbio.stages.prepare import prepare
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write(path: Path, text: str | bytes) -> str:

@@ -4,53 +4,23 @@ run does nothing, and a rerun from scratch gives byte-identical tables, reports 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from tiny_study import compared_files, differences, make_study
 
-REPO = Path(__file__).resolve().parents[1]
-# run-dependent fields: wall time and memory of training (everything else must be identical)
-VOLATILE_JSON = {"train_seconds", "peak_rss_mb", "windows", "model"}
-VOLATILE_COLUMNS = {"train_seconds", "peak_mb"}
-
+REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("snakemake") is None,
                                 reason="snakemake is not installed (pip install -e '.[dev]')")
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = ["snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(REPO / "tests/data/tiny.yaml"), "--cores", "2", *args]
+           "--configfile", str(REPO / "tests/tiny.yaml"), "--cores", "2", *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
-
-
-def make_study(workdir: Path) -> None:
-    from kanbio.data.synthetic import generate, write
-
-    write(generate("kinase", 40, seed=11), workdir / "data", "kinase")
-    write(generate("kinase", 30, seed=12), workdir / "data", "kinase2")
-
-
-def normalised(path: Path) -> bytes | str:
-    if path.suffix == ".json":
-        data = json.loads(path.read_text())
-        if isinstance(data, dict):
-            data = {k: v for k, v in data.items() if k not in VOLATILE_JSON}
-        return json.dumps(data, sort_keys=True)
-    if path.name == "accuracy.tsv" or path.parent.name == "search":
-        table = pd.read_csv(path, sep="\t")
-        return table.drop(columns=list(VOLATILE_COLUMNS & set(table.columns))).to_csv()
-    return path.read_bytes()
-
-
-def masked_page(path: Path) -> str:
-    """The results page without its training times (the "train s" column and "<t> s")."""
-    text = re.sub(r"^(\| kanbio \w+ \| [\d,]+ \| )[\d.]+ \|", r"\1t |", path.read_text(),
-                  flags=re.MULTILINE)
-    return re.sub(r"[\d.]+ s\b", "t s", text)
 
 
 @pytest.fixture(scope="module")
@@ -128,12 +98,6 @@ def test_second_run_does_nothing(runs):
 
 
 def test_rerun_from_scratch_is_byte_identical(runs):
-    a, b = (d / "results" for d in runs)
-    files = sorted(p.relative_to(a) for p in a.rglob("*")
-                   if p.suffix in {".tsv", ".md", ".json", ".png", ".gz", ".txt", ".tex"}
-                   and p.parts[len(a.parts)] not in {"benchmarks", "logs"})
-    assert len(files) > 40
-    different = [str(f) for f in files if normalised(a / f) != normalised(b / f)]
+    assert len(compared_files(runs[0] / "results")) > 40
+    different = differences(*runs)
     assert not different, different
-    page_a, page_b = (masked_page(d / "docs/results.md") for d in runs)
-    assert page_a == page_b

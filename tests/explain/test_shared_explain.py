@@ -19,7 +19,7 @@ from kanbio.models.inference import predict_logit
 from kanbio.models.kan import KAN
 from kanbio.train import TrainConfig, fit
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(),
                                 reason=f"real datasets not available ({SHARED} is absent)")
 torch.set_num_threads(1)

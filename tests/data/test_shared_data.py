@@ -10,7 +10,7 @@ import pytest
 from kanbio.data.fasta import read_fasta_with_sites, read_marked_fasta, read_window_fasta
 from kanbio.data.windows import extract
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 pytestmark = pytest.mark.skipif(not SHARED.is_dir(),
                                 reason=f"real datasets not available ({SHARED} is absent)")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +119,25 @@ def test_seed_mean_ci():
     one = seed_mean_ci(y, scores[:1], thr[:1], n_boot=300, seed=2)
     ref = bootstrap_ci(y, scores[0], thr[0], n_boot=300, seed=2)
     assert all(one[k][1:] == pytest.approx(ref[k]) for k in ("mcc", "auroc", "acc"))
+
+
+def test_cli_search_matches_the_stage_and_rejects_a_spec_without_grid(windows, tmp_path, capsys):
+    spec = {"type": "linear", "search": {"C": [0.01, 1.0]}}
+    (tmp_path / "spec.yaml").write_text(json.dumps(spec))
+    assert kanbio_main(["search", "--windows", str(windows), "--spec", str(tmp_path / "spec.yaml"),
+                        "--out", str(tmp_path / "cli")]) == 0
+    direct = search_table(windows, spec, tmp_path / "d.tsv", tmp_path / "d.json")
+    assert json.loads((tmp_path / "cli.json").read_text()) == direct
+    assert "2 candidates" in capsys.readouterr().err
+    (tmp_path / "plain.yaml").write_text(json.dumps({"type": "linear"}))
+    assert kanbio_main(["search", "--windows", str(windows), "--spec",
+                        str(tmp_path / "plain.yaml"), "--out", str(tmp_path / "x")]) == 2
+    assert "no 'search' grid" in capsys.readouterr().err
+
+
+def test_version_and_help_import_no_stage():
+    code = ("import sys; from kanbio.cli import main\n"
+            "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith(('torch', 'kanbio.stages'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().endswith("[]")
