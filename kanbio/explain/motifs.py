@@ -39,6 +39,23 @@ def read_truth(path: str | os.PathLike) -> list[tuple[int, str, str]]:
     return out
 
 
+def logo_signal(position: np.ndarray, k: int = 3) -> dict:
+    """How concentrated a logo is: the share of total |position score| carried by the top-``k``
+    offsets, the centre (the candidate residue itself) excluded.
+
+    1.0 means every bit of signal sits at ``k`` offsets; ``k / (L - 1)`` is a flat logo.
+    """
+    position = np.abs(np.asarray(position, np.float64))
+    h = len(position) // 2
+    offsets = np.delete(np.arange(-h, h + 1), h)
+    score = np.delete(position, h)
+    total = float(score.sum())
+    order = np.argsort(-score, kind="stable")[: min(k, len(score))]
+    return {"k": int(len(order)), "top_share": float(score[order].sum() / total) if total else 0.0,
+            "flat_share": float(len(order) / max(len(score), 1)),
+            "top_offsets": [int(o) for o in offsets[order]]}
+
+
 def motif_recovery(position: np.ndarray, planted: Sequence[int]) -> dict:
     """How well a position ranking recovers planted offsets.
 

@@ -4,9 +4,15 @@ Every hidden edge ``phi(x)`` is fitted by ``c * f(a * x + b) + d`` for each func
 library: the inner affine ``(a, b)`` is searched on a grid (then on finer grids around the best
 point) and the outer ``(c, d)`` is the closed-form least-squares solution at every grid point, so
 ``r^2`` is the squared correlation of ``f(a x + b)`` with ``phi(x)``. All edges of a layer and all
-grid points are fitted at once as array operations. Per edge the simplest function (lowest
-complexity) whose ``r^2`` lies within ``r2_tol`` of the best one is kept (pykan's
-``auto_symbolic`` trades r^2 against complexity in the same spirit).
+grid points are fitted at once as array operations. Per edge the simplest function whose
+``r^2`` lies within ``r2_tol`` of the best one is kept (pykan's ``auto_symbolic`` trades r^2
+against complexity in the same spirit), by the complexity order
+
+    0 < x < exp = tanh = sigmoid < x^2 = x^3 < abs = gaussian < sin
+
+(monotone shapes a reader knows first; among equals the higher r^2, then the library order). A
+periodic function is never chosen for a curve that is monotone over its sampled range: a sine
+fits almost any gentle curve on half a period, which would misread an S-curve as an oscillation.
 
 First-layer edges on one-hot windows see only 0 and 1, so they are exactly ``phi(0) + Delta x``
 (r^2 = 1) and are never fitted: the first layer is recorded as the table ``T[p, a, j]`` (a
@@ -47,6 +53,10 @@ class SymbolicFunction:
     parity: int = 0  # 1 even, -1 odd: used to write fits with a > 0
     antiperiod: float = 0.0  # P > 0 with f(u + P) = -f(u): fits are written with c > 0, |b| <= P
 
+    @property
+    def periodic(self) -> bool:
+        return self.antiperiod > 0
+
 
 SYMBOLIC_LIB: dict[str, SymbolicFunction] = {}
 
@@ -79,14 +89,14 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 for _args in (
     ("0", np.zeros_like, lambda x: sympy.Integer(0), 0, False),
     ("x", lambda x: x, lambda x: x, 1, False),
-    ("x^2", np.square, lambda x: x**2, 2, True, 1),
+    ("x^2", np.square, lambda x: x**2, 3, True, 1),
     ("x^3", lambda x: x**3, lambda x: x**3, 3, True, -1),
     ("exp", np.exp, sympy.exp, 2),
-    ("sin", np.sin, sympy.sin, 2, True, -1, np.pi),
-    ("tanh", np.tanh, sympy.tanh, 3, True, -1),
-    ("sigmoid", _sigmoid, lambda x: 1 / (1 + sympy.exp(-x)), 3),
-    ("abs", np.abs, sympy.Abs, 3, True, 1),
-    ("gaussian", lambda x: np.exp(-np.square(x)), lambda x: sympy.exp(-(x**2)), 3, True, 1),
+    ("sin", np.sin, sympy.sin, 5, True, -1, np.pi),
+    ("tanh", np.tanh, sympy.tanh, 2, True, -1),
+    ("sigmoid", _sigmoid, lambda x: 1 / (1 + sympy.exp(-x)), 2),
+    ("abs", np.abs, sympy.Abs, 4, True, 1),
+    ("gaussian", lambda x: np.exp(-np.square(x)), lambda x: sympy.exp(-(x**2)), 4, True, 1),
 ):
     register(*_args)
 DEFAULT_LIB = ("x", "x^2", "x^3", "exp", "sin", "tanh", "sigmoid", "abs", "gaussian", "0")
@@ -154,7 +164,8 @@ def fit_edges(
         input ``z = (x - mean) / sd`` (so the ranges do not depend on the scale of ``x``).
     num : coarse grid points per axis; each of the ``iterations - 1`` refinements then searches a
         21 x 21 grid spanning one step of the previous grid either side of the best point.
-    r2_tol : keep the simplest function whose r^2 is at least ``best r^2 - r2_tol``.
+    r2_tol : keep the simplest function whose r^2 is at least ``best r^2 - r2_tol``; periodic
+        functions are left out for edges whose samples are monotone in ``x``.
 
     Returns
     -------
@@ -175,6 +186,11 @@ def fit_edges(
     res = {f: _fit_one(SYMBOLIC_LIB[f], z, y, a_range, b_range, num, iterations) for f in lib}
     r2 = np.stack([res[f][0] for f in lib])  # (F, E)
     complexity = np.array([SYMBOLIC_LIB[f].complexity for f in lib])  # (F,)
+    periodic = np.array([SYMBOLIC_LIB[f].periodic for f in lib])  # (F,)
+    allowed = ~(periodic[:, None] & monotone(x, y)[None, :])  # (F, E)
+    if not allowed.any(0).all():  # a library of periodic functions only: nothing to prefer
+        allowed[:] = True
+    r2 = np.where(allowed, r2, -np.inf)
     ok = r2 >= r2.max(0) - r2_tol  # (F, E)
     key = np.where(ok, complexity[:, None] - np.round(r2, 6), np.inf)  # simplest, best r^2, first
     pick = key.argmin(0)  # (E,)
@@ -197,6 +213,15 @@ def fit_edges(
             b[e] = p - np.mod(p - b[e], 2 * p)  # in (-p, p]
     r2 = np.where(const, 1.0, r2[pick, np.arange(n_edges)])
     return EdgeFit(fn, np.stack([a, b, c, d], 1), r2)
+
+
+def monotone(x: np.ndarray, y: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """(E,) True where ``y`` never turns along increasing ``x`` (steps below ``tol`` times the
+    range of ``y`` ignored): x, y (n, E)."""
+    order = np.argsort(x, axis=0, kind="stable")
+    dy = np.diff(np.take_along_axis(y, order, 0), axis=0)  # (n - 1, E)
+    eps = tol * np.maximum(np.ptp(y, 0), 1e-300)
+    return (dy >= -eps).all(0) | (dy <= eps).all(0)
 
 
 def _fit_one(

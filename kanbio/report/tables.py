@@ -154,6 +154,18 @@ def _motif_lines(motif: dict[str, dict]) -> list[str]:
                          f"{c['effect']} | {c['z']:+.1f} | "
                          f"{'found' if c['found'] else 'not found'} |")
         lines.append("")
+    signal = [(model, method, g) for model, m in sorted(motif.items())
+              for method, g in sorted((m.get("logo_signal") or {}).items())]
+    if signal:
+        lines += ["Logo signal: the share of total |attribution| carried by the top-3 offsets "
+                  "(centre excluded; a flat logo gives the flat share):", "",
+                  "| model | method | top-3 share | flat share | top offsets |",
+                  "|---|---|---|---|---|"]
+        for model, method, g in signal:
+            top = ", ".join(f"{o:+d}" for o in g["top_offsets"])
+            lines.append(f"| {model} | {method} | {g['top_share']:.2f} | {g['flat_share']:.2f} | "
+                         f"{top} |")
+        lines.append("")
     sym = [(model, m["symbolic"]) for model, m in sorted(motif.items()) if m.get("symbolic")]
     for model, sy in sym:
         lines.append(f"Symbolic formula of {model}: test AUROC {sy['formula_auroc']:.4f} vs the "

@@ -122,6 +122,7 @@ def explain(
         "model": str(model_dir), "type": kind, "windows": str(windows_path), "split": split,
         "n_windows": len(idx), "window_length": idx.shape[1], "seed": seed,
         "methods": [a.method for a in methods],
+        "logo_signal": {a.method: mt.logo_signal(a.position) for a in methods},
     }
     if planted is not None:
         result["truth"] = [{"offset": o, "residues": r, "role": role} for o, r, role in planted]

@@ -14,7 +14,7 @@ from kanbio.data.synthetic import generate
 from kanbio.data.windows import extract
 from kanbio.errors import InputError
 from kanbio.explain.attribution import AA, ism, kan_exact, kan_feature
-from kanbio.explain.motifs import check_known_motif, motif_recovery, read_truth
+from kanbio.explain.motifs import check_known_motif, logo_signal, motif_recovery, read_truth
 from kanbio.models import KAN, MLP, LogisticBaseline, predict_logit, table_form
 from kanbio.train import TrainConfig, fit
 
@@ -126,6 +126,17 @@ def test_trained_kan_recovers_planted_offsets(kinase_kan) -> None:
         ],
     )
     assert [c["found"] for c in checks] == [True, True, False, False]
+
+
+def test_logo_signal_share_of_the_top_offsets() -> None:
+    flat = logo_signal(np.ones(9))
+    assert flat["k"] == 3 and flat["top_share"] == pytest.approx(3 / 8) == flat["flat_share"]
+    sharp = np.full(9, 0.01)
+    sharp[[1, 5, 6]] = [-2.0, 1.0, 0.5]  # offsets -3, +1, +2; signs do not matter
+    sharp[4] = 50.0  # the centre never counts
+    got = logo_signal(sharp)
+    assert got["top_offsets"] == [-3, 1, 2] and got["top_share"] == pytest.approx(3.5 / 3.55)
+    assert logo_signal(np.zeros(5))["top_share"] == 0.0
 
 
 def test_motif_recovery_ranking() -> None:

@@ -87,6 +87,19 @@ def test_simplest_function_within_tolerance_wins() -> None:
     assert fit_edges(x, noise, r2_tol=0.1).fn[0] == "0"
 
 
+def test_monotone_curves_never_get_a_periodic_function() -> None:
+    x = np.linspace(-1.0, 1.0, 201)[:, None].repeat(3, 1)
+    y = np.stack([1 / (1 + np.exp(-2.5 * x[:, 0])),  # gentle S-curve: a half sine fits it too
+                  0.3 * x[:, 1] + 0.05 * x[:, 1] ** 3,  # nearly linear
+                  np.sin(4 * x[:, 2])], 1)  # not monotone: the sine stays available
+    alone = fit_edges(x[:, :1], y[:, :1], lib=["sin"])
+    assert alone.fn[0] == "sin" and alone.r2[0] > 0.999  # the trap: sin fits the S-curve
+    f = fit_edges(x, y)
+    assert f.fn[0] in ("sigmoid", "tanh") and f.fn[1] in ("x", "x^3") and f.fn[2] == "sin"
+    assert SYMBOLIC_LIB["tanh"].complexity < SYMBOLIC_LIB["x^3"].complexity \
+        < SYMBOLIC_LIB["sin"].complexity
+
+
 def test_registered_function_is_used_by_name() -> None:
     register(
         "cube_root",
