@@ -26,7 +26,7 @@ from kanbio.data.fasta import Protein  # noqa: E402
 from kanbio.data.synthetic import generate  # noqa: E402
 from kanbio.data.windows import extract  # noqa: E402
 from kanbio.explain.attribution import ism, kan_exact  # noqa: E402
-from kanbio.explain.symbolic import auto_symbolic  # noqa: E402
+from kanbio.explain.formula import auto_symbolic  # noqa: E402
 from kanbio.models import KAN, MLP, LogisticBaseline, matched_width  # noqa: E402
 from kanbio.models.inference import predict_logit  # noqa: E402
 from kanbio.train import TrainConfig, fit  # noqa: E402

@@ -22,7 +22,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 
 from kanbio.data.alphabet import A
 from kanbio.explain.attribution import AMINO_ACIDS, Attribution
-from kanbio.explain.symbolic import SymbolicModel
+from kanbio.explain.formula import SymbolicModel
 from kanbio.models import KAN
 from kanbio.output import read_table
 from kanbio.report.style import OKABE_ITO, RESIDUE_COLOURS, colour, figure, marker, save

@@ -33,7 +33,8 @@ from kanbio.data.table import read_encoded
 from kanbio.errors import InputError
 from kanbio.explain import attribution as att
 from kanbio.explain import motifs as mt
-from kanbio.explain.symbolic import DEFAULT_LIB, auto_symbolic
+from kanbio.explain.formula import auto_symbolic
+from kanbio.explain.symbolic import DEFAULT_LIB
 from kanbio.metrics import auroc, validation_threshold
 from kanbio.models import checkpoint, model_type, predict_logit
 from kanbio.output import write_json, write_table, write_text

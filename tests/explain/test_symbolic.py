@@ -13,7 +13,8 @@ from kanbio.data.fasta import Protein
 from kanbio.data.synthetic import generate
 from kanbio.data.windows import extract
 from kanbio.errors import InputError
-from kanbio.explain.symbolic import SYMBOLIC_LIB, auto_symbolic, fit_edges, register
+from kanbio.explain.formula import auto_symbolic
+from kanbio.explain.symbolic import SYMBOLIC_LIB, fit_edges, register
 from kanbio.metrics import auroc
 from kanbio.models import KAN
 from kanbio.models.inference import predict_logit

@@ -13,7 +13,7 @@ from layer_cases import rel_err
 from kanbio.data.alphabet import A
 from kanbio.errors import InputError
 from kanbio.explain.attribution import kan_exact
-from kanbio.explain.symbolic import auto_symbolic
+from kanbio.explain.formula import auto_symbolic
 from kanbio.models import (
     KAN,
     MLP,
