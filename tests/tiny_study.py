@@ -25,7 +25,7 @@ PAGE = Path("docs/results.md")
 
 def make_study(workdir: Path) -> None:
     """The two synthetic kinase datasets that tests/tiny.yaml names, under workdir/data."""
-    from kanbio.synthetic import generate, write
+    from kanbio.data.synthetic import generate, write
 
     write(generate("kinase", 40, seed=11), workdir / "data", "kinase")
     write(generate("kinase", 30, seed=12), workdir / "data", "kinase2")

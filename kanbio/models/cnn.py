@@ -180,6 +180,20 @@ class CNN(WindowModel):
             >= self.dropout
         return z * keep.to(z.dtype) / (1.0 - self.dropout)
 
+    def first_layer_parameters(self) -> list[Tensor]:
+        """The letter embedding (if any) and the convolution filters with their biases."""
+        return [*([] if self.embed is None else [self.embed]), *self.conv_weights,
+                *self.conv_biases]
+
+    def first_layer_weights(self) -> Tensor:
+        """The convolution filters, flattened: what the L2 penalty (``train.l2``) acts on."""
+        return torch.cat([w.reshape(-1) for w in self.conv_weights])
+
+    def n_params_effective(self) -> int:
+        """Every trainable parameter: convolutions have no redundant directions on one-hot
+        input (a CNN's first layer is not a position table)."""
+        return self.n_params()
+
     def flops(self, input: str = "onehot") -> int:
         """Forward FLOPs per sample, the convention of :meth:`MLP.flops`: a convolution on
         one-hot letters costs ``k + 1`` per output (k weight rows summed, plus the bias), on
