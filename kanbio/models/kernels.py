@@ -35,6 +35,10 @@ float32 kernels takes 9-16 s on an empty cache and 0.5-1.3 s (loading) on a warm
 the first KAN and MLP training steps compile nothing; importing :mod:`kanbio.models` takes 2-4 s
 either way. :func:`warm_up`, run once before parallel jobs start (the prepare stage), keeps the
 compile out of every training job; parallel jobs on a cold cache would each compile.
+
+This is the one module allowed past the package's ~450-line limit: the kernels share their
+compile settings, the cache-location fallback and the once-per-dtype compile check, which belong
+in one place, and they are read together against the tensor paths they mirror.
 """
 
 from __future__ import annotations
