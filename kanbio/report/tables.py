@@ -22,7 +22,11 @@ from kanbio.output import read_table
 
 COLUMNS = ["dataset", "model", "type", "seed", *METRICS,
            *[f"{m}_{b}" for m in METRICS for b in ("lo", "hi")],
-           "threshold", "n_params", "flops", "train_seconds", "peak_mb"]
+           "val_auroc", "threshold", "n_params", "n_params_effective", "flops",
+           "train_seconds", "peak_mb"]
+#: A validation AUROC this far above the test AUROC (mean over seeds) is reported as a warning:
+#: validation then does not resemble test, and every choice made on it is suspect.
+VAL_GAP = 0.05
 
 
 def accuracy_table(dataset: str,
@@ -40,11 +44,29 @@ def accuracy_table(dataset: str,
             row[k] = m["test"].get(k)
             lo, hi = m.get("ci95", {}).get(k, (None, None))
             row[f"{k}_lo"], row[f"{k}_hi"] = lo, hi
-        row.update(threshold=m.get("threshold"), n_params=m.get("n_params"),
+        row.update(val_auroc=(m.get("val") or {}).get("auroc"), threshold=m.get("threshold"),
+                   n_params=m.get("n_params"), n_params_effective=m.get("n_params_effective"),
                    flops=m.get("flops"), train_seconds=m.get("train_seconds"),
                    peak_mb=m.get("peak_rss_mb"))
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def validation_gaps(acc: pd.DataFrame, gap: float = VAL_GAP) -> list[str]:
+    """One sentence per model whose mean validation AUROC exceeds its mean test AUROC by more
+    than ``gap``."""
+    out = []
+    if "val_auroc" not in acc.columns:
+        return out
+    for model, g in acc.groupby("model", sort=True):
+        val, test = g.val_auroc.astype(float).mean(), g.auroc.astype(float).mean()
+        if np.isfinite(val) and np.isfinite(test) and val - test > gap:
+            out.append(f"{model}: validation AUROC {val:.3f} exceeds test AUROC {test:.3f} by "
+                       f"{val - test:.3f} (> {gap}): validation does not resemble the test set, "
+                       "so early stopping and every search choice made on it are suspect "
+                       "(a homology split, `split: {method: homology}`, carves validation like "
+                       "a homology-reduced test set).")
+    return out
 
 
 def mean_sd(values: pd.Series | Sequence[float], digits: int = 3) -> str:
@@ -106,6 +128,9 @@ def dataset_summary(dataset: str, acc: pd.DataFrame, comparison: dict | None,
                      f"{int(g.flops.iloc[0]):,} |")
     lines += ["", "95% bootstrap CIs per seed, training time and peak memory are in "
               "`accuracy.tsv`.", ""]
+    lines += [f"**Warning:** {w}" for w in validation_gaps(acc)]
+    if lines[-1].startswith("**Warning"):
+        lines.append("")
     if comparison is not None:
         a, b = pair
         d, lo, hi = comparison["diff"], comparison["lo"], comparison["hi"]

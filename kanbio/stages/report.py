@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import shutil
@@ -43,6 +44,9 @@ def _stem(png: PathLike) -> Path:
     return path.with_suffix("")
 
 
+log = logging.getLogger("kanbio.report")
+
+
 def aggregate(dataset: str, files: Mapping[str, SeedFiles], accuracy: PathLike,
               summary: PathLike, pair: Sequence[str] = ("kan", "mlp"), description: str = "",
               n_boot: int = 1000) -> None:
@@ -59,6 +63,8 @@ def aggregate(dataset: str, files: Mapping[str, SeedFiles], accuracy: PathLike,
         comparison = tables.compare(predictions[pair[0]], predictions[pair[1]], n_boot)
     motif = {f"{model} (seed {seed})": json.loads(Path(path).read_text())
              for model, seeds in files.get("motif", {}).items() for seed, path in seeds.items()}
+    for warning in tables.validation_gaps(acc):
+        log.warning("%s: %s", dataset, warning)
     write_table(acc, accuracy)
     write_text(tables.dataset_summary(dataset, acc, comparison, tuple(pair), motif, description),
                summary)

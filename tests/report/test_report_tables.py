@@ -145,3 +145,14 @@ def test_report_command(study, tmp_path, capsys):
     assert main(["report", "--dataset", "toy", "--model", "kan", str(tmp_path),
                  "--out", str(tmp_path / "x")]) == 2
     assert "no metrics.json" in capsys.readouterr().err
+
+
+def test_validation_far_above_test_is_a_warning():
+    acc = pd.DataFrame({"model": ["kan", "kan", "mlp"], "val_auroc": [0.97, 0.95, 0.70],
+                        "auroc": [0.60, 0.62, 0.68]})
+    warnings = tables.validation_gaps(acc)
+    assert len(warnings) == 1 and warnings[0].startswith("kan: validation AUROC 0.960 exceeds "
+                                                         "test AUROC 0.610 by 0.350")
+    assert tables.validation_gaps(acc, gap=0.4) == []
+    acc["auroc"] = acc.val_auroc - 0.01
+    assert tables.validation_gaps(acc) == []
