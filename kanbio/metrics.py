@@ -112,20 +112,27 @@ def binary_metrics(y, score, threshold: float) -> dict[str, float]:
     return {k: float(out[k]) for k in METRICS} | {"n": n, "positives": npos}
 
 
-def validation_threshold(y, score) -> tuple[float, str]:
+def validation_threshold(y, score, prevalence: float | None = None) -> tuple[float, str]:
     """The decision threshold of a model and where it came from: max MCC on the validation
     labels ``y`` and log-odds ``score`` (``"val"``), or log-odds 0 when validation lacks a class.
+
+    ``prevalence``: the positive share of the data the model will meet (a deployment or test
+    class ratio); validation is then reweighted to it before the threshold is chosen, instead of
+    taking the validation split's own ratio (e.g. a balanced one).
 
     The one place a threshold is chosen (evaluate, search and the explain stage call it;
     ``predict`` reads the one ``evaluate`` wrote).
     """
     y = np.asarray(y)
     if len(y) and len(np.unique(y)) == 2:
-        return best_threshold(y, score), "val"
+        if prevalence is None:
+            return best_threshold(y, score), "val"
+        return best_threshold(y, score, prevalence=prevalence), \
+            f"val reweighted to prevalence {prevalence:.4g}"
     return 0.0, "default (log-odds 0: validation lacks a class)"
 
 
-def best_threshold(y, score, metric: str = "mcc") -> float:
+def best_threshold(y, score, metric: str = "mcc", prevalence: float | None = None) -> float:
     """Threshold maximising ``metric`` over all cut points, in O(n log n).
 
     Every distinct score is a candidate cut (predict positive at and above it). The returned
@@ -138,6 +145,8 @@ def best_threshold(y, score, metric: str = "mcc") -> float:
     y : (n,) 0/1 labels, both classes present (typically the validation split).
     score : (n,) scores.
     metric : one of ``acc, bacc, mcc, f1``.
+    prevalence : if given, positives and negatives are weighted so that positives make up this
+        share (the counts of the confusion matrix become weighted sums).
     """
     if metric not in ("acc", "bacc", "mcc", "f1"):
         raise InputError(f"cannot pick a threshold by {metric!r}; use acc, bacc, mcc or f1")
@@ -145,10 +154,16 @@ def best_threshold(y, score, metric: str = "mcc") -> float:
     npos, nneg = int(y.sum()), int((~y).sum())
     if npos == 0 or nneg == 0:
         raise InputError("choosing a threshold needs both positives and negatives")
+    wp, wn = 1.0, 1.0
+    if prevalence is not None:
+        if not 0.0 < prevalence < 1.0:
+            raise InputError(f"prevalence must lie strictly between 0 and 1, got {prevalence}")
+        n = npos + nneg
+        wp, wn = prevalence * n / npos, (1.0 - prevalence) * n / nneg
     u, inv = np.unique(score, return_inverse=True)  # ascending distinct scores
-    tp = np.cumsum(np.bincount(inv[y], minlength=len(u))[::-1])[::-1]  # positives >= u[k]
-    fp = np.cumsum(np.bincount(inv[~y], minlength=len(u))[::-1])[::-1]
-    values = _confusion_metrics(tp, fp, nneg - fp, npos - tp)[metric]
+    tp = wp * np.cumsum(np.bincount(inv[y], minlength=len(u))[::-1])[::-1]  # positives >= u[k]
+    fp = wn * np.cumsum(np.bincount(inv[~y], minlength=len(u))[::-1])[::-1]
+    values = _confusion_metrics(tp, fp, wn * nneg - fp, wp * npos - tp)[metric]
     k = len(u) - 1 - int(np.nanargmax(values[::-1]))  # highest cut among ties
     if k == 0:
         return float(u[0])

@@ -20,6 +20,7 @@ from kanbio.metrics import (
     binary_metrics,
     bootstrap_ci,
     paired_auroc_difference,
+    validation_threshold,
 )
 
 
@@ -182,3 +183,18 @@ def test_paired_resamples_one_generator_positives_then_negatives():
     flat = np.concatenate(list(_paired_bootstrap(y, 4, 9, False)))
     rng = np.random.default_rng(9)
     assert (flat == np.array([rng.integers(0, 10, 10) for _ in range(4)])).all()
+
+
+def test_threshold_for_a_declared_prevalence_is_that_of_a_reweighted_validation():
+    rng = np.random.default_rng(3)
+    y = np.r_[np.ones(300, int), np.zeros(300, int)]  # a balanced validation split
+    s = rng.normal(size=600) + 1.2 * y
+    rare = 1 / 13  # deployment: 1 positive to 12 negatives
+    thr, source = validation_threshold(y, s, prevalence=rare)
+    assert source.startswith("val reweighted") and thr > validation_threshold(y, s)[0]
+    # exactly the threshold of a validation whose every negative is there 12 times
+    rep = np.r_[np.arange(300), np.repeat(np.arange(300, 600), 12)]
+    assert thr == best_threshold(y[rep], s[rep])
+    assert validation_threshold(y, s, prevalence=0.5)[0] == best_threshold(y, s)
+    with pytest.raises(InputError, match="strictly between 0 and 1"):
+        best_threshold(y, s, prevalence=1.0)

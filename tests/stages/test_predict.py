@@ -317,3 +317,16 @@ def test_checkpoint_of_the_same_major_version_is_accepted(study: dict, tmp_path:
     model = _damaged(study, tmp_path, _edit_meta(kanbio_version=f"{major}.999.7"))
     loaded, meta = checkpoint.load(model)
     assert meta["kanbio_version"] == f"{major}.999.7" and loaded.window_length == 2 * H + 1
+
+
+def test_evaluate_for_the_test_sets_class_ratio(study: dict, tmp_path) -> None:
+    out = tmp_path / "metrics.json"
+    assert kanbio_main(["evaluate", "--model", str(study["root"] / "linear"), "--windows",
+                        str(study["windows"]), "--out", str(out), "--bootstrap", "100",
+                        "--prevalence", "test"]) == 0
+    m = json.loads(out.read_text())
+    table = study["table"]
+    assert m["prevalence"] == pytest.approx(table.label[table.split == "test"].mean())
+    assert m["threshold_source"].startswith("val reweighted to prevalence")
+    assert kanbio_main(["evaluate", "--model", str(study["root"] / "linear"), "--windows",
+                        str(study["windows"]), "--out", str(out), "--prevalence", "1.5"]) == 2

@@ -24,5 +24,6 @@ rule evaluate:
         runtime=30,
     params:
         bootstrap=config["bootstrap"],
+        prevalence=lambda wc: dataset_spec(wc.dataset).get("prevalence"),
     script:
         "../scripts/evaluate.py"

@@ -13,7 +13,8 @@ smk = snakemake  # noqa: F821
 
 def evaluate_seeds() -> None:
     for model, metrics in zip(smk.input.models, smk.output.metrics, strict=True):
-        evaluate(str(Path(model).parent), smk.input.windows, metrics, n_boot=smk.params.bootstrap)
+        evaluate(str(Path(model).parent), smk.input.windows, metrics, n_boot=smk.params.bootstrap,
+                 prevalence=smk.params.prevalence)
 
 
 run(smk, evaluate_seeds)
