@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kanbio.metrics import METRICS, paired_auroc_difference
+from kanbio.config import BOOTSTRAP
+from kanbio.metrics import (
+    METRICS,
+    auroc,
+    binary_metrics,
+    bootstrap_ci,
+    paired_auroc_difference,
+    validation_threshold,
+)
 from kanbio.output import read_table
 
 COLUMNS = ["dataset", "model", "type", "seed", *METRICS,
@@ -67,6 +75,35 @@ def validation_gaps(acc: pd.DataFrame, gap: float = VAL_GAP) -> list[str]:
                        "(a homology split, `split: {method: homology}`, carves validation like "
                        "a homology-reduced test set).")
     return out
+
+
+def ensemble_row(dataset: str, model: str, metric_files: Sequence[str | os.PathLike],
+                 prediction_files: Sequence[str | os.PathLike], n_boot: int = BOOTSTRAP
+                 ) -> dict[str, Any]:
+    """The seed ensemble of a model as an accuracy-table row (model ``"<model> ×S"``, seed
+    ``"ensemble"``): the mean log-odds over the S seeds of every window, its threshold chosen on
+    validation (with the prevalence the seeds were evaluated for), test metrics and CIs."""
+    key = ["protein_id", "position", "split"]
+    frames = [read_table(p).sort_values(key).reset_index(drop=True) for p in prediction_files]
+    for f in frames[1:]:
+        if not (f[key].astype(str).to_numpy() == frames[0][key].astype(str).to_numpy()).all():
+            raise ValueError("prediction files cover different windows")
+    base, score = frames[0], np.mean([f.score.to_numpy(float) for f in frames], axis=0)
+    metas = [json.loads(Path(p).read_text()) for p in metric_files]
+    val, test = (base.split == "val").to_numpy(), (base.split == "test").to_numpy()
+    y = base.label.to_numpy(int)
+    thr, _ = validation_threshold(y[val], score[val], metas[0].get("prevalence"))
+    row: dict[str, Any] = {"dataset": dataset, "model": f"{model} ×{len(frames)}",
+                           "type": metas[0].get("type"), "seed": "ensemble"}
+    row.update(binary_metrics(y[test], score[test], thr))
+    for k, (lo, hi) in bootstrap_ci(y[test], score[test], thr, n_boot).items():
+        row[f"{k}_lo"], row[f"{k}_hi"] = lo, hi
+    val_auroc = auroc(y[val], score[val]) if len(np.unique(y[val])) == 2 else None
+    total = {k: sum(m.get(k) or 0 for m in metas) for k in ("n_params", "n_params_effective",
+                                                             "flops", "train_seconds")}
+    row.update(val_auroc=val_auroc, threshold=thr, **total,
+               peak_mb=max(m.get("peak_rss_mb") or 0 for m in metas))
+    return {c: row.get(c) for c in COLUMNS}
 
 
 def mean_sd(values: pd.Series | Sequence[float], digits: int = 3) -> str:
@@ -119,12 +156,21 @@ def dataset_summary(dataset: str, acc: pd.DataFrame, comparison: dict | None,
     lines = [f"# {dataset}", ""]
     if description:
         lines += [description, ""]
-    lines += ["Test split; mean ± sd over seeds (threshold chosen on validation by max MCC).", "",
+    lines += ["Test split; mean ± sd over seeds (threshold chosen on validation by max MCC); "
+              "`<model> ×S` rows: the seed ensemble (mean log-odds of the S seeds) with its "
+              "bootstrap 95% CI.", "",
               "| model | seeds | AUROC | AUPRC | MCC | ACC | Sn | Sp | parameters | FLOPs |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for model, g in acc.groupby("model", sort=True):
-        cells = " | ".join(mean_sd(g[k]) for k in ("auroc", "auprc", "mcc", "acc", "sn", "sp"))
-        lines.append(f"| {model} | {len(g)} | {cells} | {int(g.n_params.iloc[0]):,} | "
+        if (g.seed.astype(str) == "ensemble").all():  # one row: the value and its 95% CI
+            r = g.iloc[0]
+            cells = " | ".join(f"{r[k]:.3f} [{r[f'{k}_lo']:.3f}, {r[f'{k}_hi']:.3f}]"
+                               for k in ("auroc", "auprc", "mcc", "acc", "sn", "sp"))
+            seeds = "ensemble"
+        else:
+            cells = " | ".join(mean_sd(g[k]) for k in ("auroc", "auprc", "mcc", "acc", "sn", "sp"))
+            seeds = str(len(g))
+        lines.append(f"| {model} | {seeds} | {cells} | {int(g.n_params.iloc[0]):,} | "
                      f"{int(g.flops.iloc[0]):,} |")
     lines += ["", "95% bootstrap CIs per seed, training time and peak memory are in "
               "`accuracy.tsv`.", ""]

@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 
 from kanbio import __version__
@@ -58,6 +59,11 @@ def aggregate(dataset: str, files: Mapping[str, SeedFiles], accuracy: PathLike,
     """
     acc = tables.accuracy_table(dataset, files["metrics"])
     predictions = _per_model(files["predictions"])
+    ensembles = [tables.ensemble_row(dataset, model, _per_model(files["metrics"])[model], preds,
+                                     n_boot)
+                 for model, preds in sorted(predictions.items()) if len(preds) > 1]
+    if ensembles:
+        acc = pd.concat([acc, pd.DataFrame(ensembles, columns=acc.columns)], ignore_index=True)
     comparison = None
     if all(m in predictions for m in pair):
         comparison = tables.compare(predictions[pair[0]], predictions[pair[1]], n_boot)

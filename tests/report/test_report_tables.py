@@ -111,8 +111,15 @@ def test_aggregate_stage_and_study_summary(study, tmp_path):
                          tmp_path / ds / "accuracy.tsv", tmp_path / ds / "summary.md",
                          n_boot=100)
     acc = read_table(tmp_path / "toy/accuracy.tsv")
-    assert len(acc) == 4 and list(acc.columns) == tables.COLUMNS
+    assert len(acc) == 6 and list(acc.columns) == tables.COLUMNS  # 2 models x 2 seeds + ensembles
+    ens = acc[acc.seed.astype(str) == "ensemble"]
+    assert list(ens.model) == ["kan ×2", "mlp ×2"]
+    preds = seed_files(files, "toy", "predictions")
+    y, per_seed = tables.test_scores(list(preds["kan"].values()))
+    assert ens.auroc.iloc[0] == pytest.approx(auroc(y, per_seed.mean(0)))
+    assert ens.auroc_lo.iloc[0] < ens.auroc.iloc[0] < ens.auroc_hi.iloc[0]
     text = (tmp_path / "toy/summary.md").read_text()
+    assert "| kan ×2 | ensemble |" in text
     preds = seed_files(files, "toy", "predictions")
     c = tables.compare(list(preds["kan"].values()), list(preds["mlp"].values()), n_boot=100)
     assert f"{c['diff']:+.4f} [95% CI {c['lo']:+.4f}, {c['hi']:+.4f}]" in text
@@ -120,7 +127,7 @@ def test_aggregate_stage_and_study_summary(study, tmp_path):
     report.study_summary([tmp_path / ds / "accuracy.tsv" for ds in files], tmp_path / "s.md")
     summary = (tmp_path / "s.md").read_text()
     assert summary.startswith("# kanbio study summary")
-    assert summary.count("\n| toy |") == 2 and summary.count("\n| toy2 |") == 2
+    assert summary.count("\n| toy |") == 4 and summary.count("\n| toy2 |") == 4
     kan = acc[acc.model == "kan"]
     assert f"| toy | kan | {tables.mean_sd(kan.auroc)} |" in summary
 
