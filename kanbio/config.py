@@ -149,7 +149,12 @@ def load(path: str | os.PathLike) -> dict:
 
 
 def dataset(config: dict, name: str, path: str = "config") -> dict[str, Any]:
-    """One dataset's settings with global defaults (half_width, strict, split) filled in."""
+    """One dataset's settings with global defaults (half_width, strict, split) filled in.
+
+    With a predefined test set of full sequences (``test_fasta``) and no split method given,
+    validation is carved by homology cluster (MMseqs2), as the test sets of published protocols
+    are homology-reduced; ``split: {method: protein}`` keeps the protein-level carving.
+    """
     datasets = config.get("datasets", {})
     if name not in datasets:
         raise InputError(f"no dataset '{name}' (configured: {', '.join(sorted(datasets))})",
@@ -157,7 +162,12 @@ def dataset(config: dict, name: str, path: str = "config") -> dict[str, Any]:
     ds = copy.deepcopy(datasets[name])
     ds.setdefault("half_width", config.get("half_width", DEFAULTS["half_width"]))
     ds.setdefault("strict", config.get("strict", DEFAULTS["strict"]))
-    ds["split"] = {**DEFAULTS["split"], **config.get("split", {}), **ds.get("split", {})}
+    given = {**config.get("split", {}), **ds.get("split", {})}
+    ds["split"] = {**DEFAULTS["split"], **given}
+    if "method" not in given and ds.get("test_fasta"):
+        # validation must resemble a (typically homology-reduced) predefined test set: carve it
+        # by homology cluster unless the config says otherwise
+        ds["split"]["method"] = "homology"
     ds["residues"] = ds["residues"].upper()
     for key in INPUT_KEYS:
         if isinstance(ds.get(key), str):

@@ -25,8 +25,8 @@ from kanbio.errors import InputError
 
 SPLITS = ("train", "val", "test")  # also the deduplication priority, highest first
 MMSEQS_MISSING = (
-    "homology split needs MMseqs2 ('mmseqs' not found on PATH); install it "
-    "(conda install -c bioconda mmseqs2, or apt-get install mmseqs2) or set split: protein"
+    "homology split needs MMseqs2 ('mmseqs' not found on PATH); install it (conda install -c "
+    "bioconda mmseqs2, or apt-get install mmseqs2) or set split: {method: protein}"
 )
 
 

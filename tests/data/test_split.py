@@ -152,7 +152,7 @@ def test_assign_splits_deduplicates_across_splits_only():
 
 def test_mmseqs_missing_gives_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(InputError, match=r"mmseqs.*not found.*split: protein") as err:
+    with pytest.raises(InputError, match=r"mmseqs.*not found.*split: {method: protein}") as err:
         cluster_proteins({"a": "MKV"})
     assert "\n" not in str(err.value)
     with pytest.raises(InputError, match="MMseqs2"):

@@ -213,3 +213,15 @@ def test_snakemake_glue_one_line_and_failure(tmp_path, capsys):
     lines = log.read_text().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"kanbio: error: {fasta}: corrupt gzip data")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_predefined_test_set_carves_validation_by_homology_by_default():
+    kcfg = cfg
+    ds = {"fasta": "a.fasta", "test_fasta": "t.fasta", "residues": "K"}
+    assert kcfg.dataset({"datasets": {"d": ds}}, "d")["split"]["method"] == "homology"
+    own = {**ds, "split": {"method": "protein"}}
+    assert kcfg.dataset({"datasets": {"d": own}}, "d")["split"]["method"] == "protein"
+    top = {"datasets": {"d": ds}, "split": {"method": "protein"}}
+    assert kcfg.dataset(top, "d")["split"]["method"] == "protein"
+    windows = {"positives": "p.fa", "test_positives": "tp.fa", "residues": "K"}
+    assert kcfg.dataset({"datasets": {"d": windows}}, "d")["split"]["method"] == "protein"

@@ -38,7 +38,10 @@ def runs(tmp_path_factory):
 def test_outputs_exist_and_parse(runs):
     res = runs[0] / "results"
     acc = pd.read_csv(res / "kinase/accuracy.tsv", sep="\t")
-    assert sorted(set(acc.model)) == ["kan", "logistic", "mlp"] and len(acc) == 6
+    seeds = acc[acc.seed.astype(str) != "ensemble"]
+    assert sorted(set(seeds.model)) == ["kan", "logistic", "mlp"] and len(seeds) == 6
+    ens = acc[acc.seed.astype(str) == "ensemble"]  # one seed-ensemble row per model
+    assert sorted(ens.model) == ["kan ×2", "logistic ×2", "mlp ×2"]
     assert acc.groupby("model").n_params.nunique().eq(1).all()
     assert acc.auroc.between(0, 1).all() and (acc.auroc_lo <= acc.auroc_hi).all()
     assert {"n_params", "flops", "train_seconds", "peak_mb"} <= set(acc.columns)
