@@ -21,7 +21,22 @@ from .autograd import (
 from .bspline import BASE_FUNS, Knots
 
 
-class KANLayer(nn.Module):
+class MaskedEdges(nn.Module):
+    """A layer with a ``mask`` buffer of live edges (1) and pruned ones (0)."""
+
+    mask: Tensor
+    _mask_key: tuple | None = None
+
+    def _live_mask(self) -> Tensor | None:
+        """The mask, or None while every edge is live (saves two products per pass)."""
+        m = self.mask
+        key = (id(m), m._version, m.data_ptr())
+        if key != self._mask_key:
+            self._mask_full, self._mask_key = bool(m.all()), key
+        return None if self._mask_full else m
+
+
+class KANLayer(MaskedEdges):
     """One KAN layer: ``in_dim * out_dim`` learnable edge functions, nodes sum their edges.
 
     Parameters
@@ -94,14 +109,6 @@ class KANLayer(nn.Module):
         if key != self._knots_key:
             self._knots_cache, self._knots_key = Knots(g, self.k, self.base_fun), key
         return self._knots_cache
-
-    def _live_mask(self) -> Tensor | None:
-        """The mask, or None while every edge is live (saves two products per pass)."""
-        m = self.mask
-        key = (id(m), m._version, m.data_ptr())
-        if key != self._mask_key:
-            self._mask_full, self._mask_key = bool(m.all()), key
-        return None if self._mask_full else m
 
     def b_splines(self, x: Tensor) -> Tensor:
         """B-spline bases (Cox-de Boor, all orders at once): (N, in) -> (N, in, G + k)."""
@@ -244,7 +251,7 @@ class KANLayer(nn.Module):
         return f"in={self.in_dim}, out={self.out_dim}, grid={self.G}, k={self.k}"
 
 
-class TableLayer(nn.Module):
+class TableLayer(MaskedEdges):
     """The first KAN layer on one-hot input, parametrised by its table.
 
     On one-hot input every first-layer edge only sees 0 and 1, so the layer is the table
@@ -315,14 +322,6 @@ class TableLayer(nn.Module):
             layer.coef.copy_(coef.view_as(layer.coef))
         layer.mask.copy_(self.mask)
         return layer
-
-    def _live_mask(self) -> Tensor | None:
-        """The mask, or None while every edge is live."""
-        m = self.mask
-        key = (id(m), m._version, m.data_ptr())
-        if key != self._mask_key:
-            self._mask_full, self._mask_key = bool(m.all()), key
-        return None if self._mask_full else m
 
     def onehot_table(self) -> tuple[Tensor, Tensor]:
         """``Delta`` (in, out) and the constant (out,), pruned edges and dead nodes zeroed."""
