@@ -54,11 +54,16 @@ class TrainConfig:
     monitor: str = definition_default("train", "monitor")
     # L2 on the first-layer table in units of 1 / C (0: off; see the module docstring)
     l2: float = definition_default("train", "l2")
+    # group lasso over the first layer's positions (onehot) or position x feature groups
+    # (other encodings): + group_lasso * sum of group norms (0: off; see :func:`group_penalty`)
+    group_lasso: float = 0.0
+    group_prune: float = 0.05  # after a group-lasso fit, drop groups below this share of the
+    # largest group norm (0: keep all)
     lamb: float = 0.0  # KAN sparsity regularisation strength (0: off)
     lamb_l1: float = 1.0
     lamb_entropy: float = 2.0
-    first_layer_lr_scale: float | None = None  # None: 1/21 for a spline first layer on one-hot
-    # windows, else 1 (a table first layer needs no damping)
+    first_layer_lr_scale: float | None = None  # None: 1/d for a spline first layer on windows
+    # of d features per residue (21 for one-hot), else 1 (a table first layer needs no damping)
     grid_update_every: int = 0  # KAN: update hidden-layer grids every n epochs (0: never) ...
     grid_update_until: int = 0  # ... up to this epoch
     device: str = "auto"  # auto | cpu | cuda
@@ -161,7 +166,8 @@ class Monitor:
 
 def _param_groups(model: torch.nn.Module, lr: float, cfg: TrainConfig) -> list[dict]:
     """Adam parameter groups: a spline first layer on one-hot windows learns at ``lr / 21`` by
-    default (a table first layer, ``first_layer="table"``, needs no damping).
+    default, on windows of d encoded features per residue at ``lr / d`` (a table first layer,
+    ``first_layer="table"``, needs no damping).
 
     Every sample sees all L·21 first-layer edges through their value at 0, so Adam, which moves
     each parameter by about ``lr`` whatever its gradient's size, shifts every hidden sum by about
@@ -174,8 +180,9 @@ def _param_groups(model: torch.nn.Module, lr: float, cfg: TrainConfig) -> list[d
     scale = cfg.first_layer_lr_scale
     layers = getattr(model, "layers", None)
     if scale is None:
-        scale = 1.0 / 21 if getattr(model, "window_length", None) and layers is not None and \
-            getattr(model, "first_layer", None) == "spline" else 1.0
+        spline = getattr(model, "window_length", None) and layers is not None and \
+            getattr(model, "first_layer", None) == "spline"
+        scale = 1.0 / model.encoding.dim if spline else 1.0
     if scale == 1.0 or not layers:
         return [{"params": list(model.parameters())}]
     first = list(layers[0].parameters())
@@ -201,9 +208,20 @@ def l2_penalty(model: torch.nn.Module, l2: float, n_train: int) -> torch.Tensor 
     return (0.5 * l2 / n_train) * model.first_layer_weights().square().sum()
 
 
+def group_penalty(model: torch.nn.Module, strength: float) -> torch.Tensor | float:
+    """``strength * sum_g ||w_g||`` over the first layer's groups (``model.group_norms()``: a
+    position's table rows for one-hot windows, a position's feature otherwise); added to the
+    mean training loss, so it pushes whole positions (features) to zero together. 0.0 when off
+    or for a model without groups (CNN, logistic)."""
+    if strength <= 0 or not getattr(model, "has_groups", False) or \
+            getattr(model, "window_length", None) is None:
+        return 0.0
+    return strength * model.group_norms().sum()
+
+
 def _regularisation(model: torch.nn.Module, cfg: TrainConfig,
                     n_train: int = 1) -> torch.Tensor | float:
-    reg = l2_penalty(model, cfg.l2, n_train)
+    reg = l2_penalty(model, cfg.l2, n_train) + group_penalty(model, cfg.group_lasso)
     if cfg.lamb <= 0 or not hasattr(model, "regularization"):
         return reg
     return reg + cfg.lamb * model.regularization(lamb_l1=cfg.lamb_l1,
@@ -249,7 +267,8 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
     model.to(device)
     if cfg.lamb > 0 and hasattr(model, "cache_acts"):
         model.cache_acts = True  # the regulariser reads the edge magnitudes of each forward
-    regularise = (cfg.lamb > 0 and hasattr(model, "regularization")) or cfg.l2 > 0
+    regularise = (cfg.lamb > 0 and hasattr(model, "regularization")) or cfg.l2 > 0 or \
+        cfg.group_lasso > 0
     lr = cfg.lr if cfg.lr is not None else (3e-3 if cfg.optimizer == "adam" else 1.0)
     if cfg.optimizer == "adam":
         opt = make_adam(_param_groups(model, lr, cfg), lr, cfg.weight_decay)
@@ -309,6 +328,13 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
                 break
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
     model.load_state_dict(best_state)
+    if cfg.group_lasso > 0 and cfg.group_prune > 0 and torch.is_tensor(
+            group_penalty(model, 1.0)):
+        if model.can_drop_groups():
+            model.prune_groups(cfg.group_prune)
+        else:
+            log.warning("group_prune skipped: %s", "a spline first layer on one-hot windows "
+                        "cannot drop positions exactly (use first_layer: table)")
     if hasattr(model, "cache_acts"):
         model.cache_acts = False
     model.cpu()

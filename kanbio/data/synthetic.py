@@ -45,6 +45,11 @@ Tasks
     ``DER``; K is left out as it is the candidate). Each position's letter distribution is the same
     in positives and negatives, so a model additive over positions (logistic regression on one-hot)
     is at chance, while ``class(-2) == class(+2)`` separates the labels exactly.
+``acidic`` (candidates S, T; half_width 16)
+    A physical rule, CK2-like (S/T-x-x-[DE] with acidic neighbours). Spaced picking (m = 3,
+    default rate 0.2). Every positive gets an acidic residue, D or E by background frequency, at
+    +1 and at +3 (the in-range part only); negatives are background. The rule is one property,
+    negative charge, at two offsets: a model on residue properties can state it as such.
 """
 
 from __future__ import annotations
@@ -108,6 +113,8 @@ TASKS: dict[str, TaskSpec] = {
                  "80% of positives carry R at -3 and P at +1; negatives are background"),
         TaskSpec("sequon", "N", 16, 0.25, ((1, "P", "depleted"), (2, "ST", "required")),
                  "N-X-[ST], X != P on every positive; ~30% of chance sequons kept as decoys"),
+        TaskSpec("acidic", "ST", 16, 0.2, ((1, "DE", "enriched"), (3, "DE", "enriched")),
+                 "every positive carries an acidic residue (D or E) at +1 and +3"),
         TaskSpec("interaction", "K", 16, 0.3,
                  tuple((o, _CLASS_LETTERS, "interaction") for o in (-2, 2)),
                  "label = residue classes at -2 and +2 agree (hydrophobic FILV / charged DER)"),
@@ -242,6 +249,15 @@ def _sequon(seq: np.ndarray, rng: np.random.Generator, rate: float) -> list[int]
     return pos.tolist()
 
 
+def _acidic(seq: np.ndarray, rng: np.random.Generator, rate: float) -> list[int]:
+    cands = np.flatnonzero((seq == _I["S"]) | (seq == _I["T"]))
+    pos = np.array(_pick(cands, rng, rate, 6), dtype=np.int64)
+    for o in (1, 3):
+        at = pos[pos + o < seq.size] + o
+        seq[at] = _draw(rng, "DE", at.size)
+    return pos.tolist()
+
+
 def _interaction(seq: np.ndarray, rng: np.random.Generator, rate: float) -> list[int]:
     k, size = _I["K"], seq.size
     kept, drop, last = [], [], -(10**9)
@@ -267,6 +283,7 @@ _RULES: dict[str, Callable[[np.ndarray, np.random.Generator, float], list[int]]]
     "tutorial_fixed": _tutorial_fixed,
     "kinase": _kinase,
     "sequon": _sequon,
+    "acidic": _acidic,
     "interaction": _interaction,
 }
 

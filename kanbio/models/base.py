@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from ..data.alphabet import A
 from ..errors import InputError
 from . import kernels
+from .encoding import Encoding
 
 
 # one-hot primitives shared with the MLP
@@ -84,6 +85,9 @@ class WindowModel(nn.Module):
 
     width: list[int]
     window_length: int | None
+    encoding: Encoding
+    #: The first layer has position (x feature) groups: :meth:`group_norms` applies.
+    has_groups: bool = False
 
     @staticmethod
     def _check_width(width: Sequence[int], window_length: int | None) -> list[int]:
@@ -94,6 +98,19 @@ class WindowModel(nn.Module):
         if window_length is not None and width[0] != window_length * A:
             raise InputError(f"width[0] = {width[0]} but window_length * {A} = {window_length * A}")
         return width
+
+    @staticmethod
+    def _check_encoding(name: str, window_length: int | None) -> Encoding:
+        """The residue encoding; anything but onehot needs windows (letters to encode)."""
+        if name != "onehot" and window_length is None:
+            raise InputError(f"encoding {name!r} needs a model built for windows (window_length)")
+        return Encoding(name)
+
+    def _layer_width(self, width: Sequence[int]) -> list[int]:
+        """Widths of the layers: the first layer reads ``L * d`` encoded features."""
+        if self.window_length is None:
+            return list(width)
+        return [self.window_length * self.encoding.dim, *width[1:]]
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> WindowModel:
@@ -124,16 +141,59 @@ class WindowModel(nn.Module):
         """The parameters of the first layer."""
         raise NotImplementedError
 
+    # -- group sparsity over the first layer -------------------------------------------------
+    def group_norms(self) -> Tensor:
+        """Norms of the first layer's groups, differentiable: (L, 1) one per position for
+        onehot (its 21 table rows), (L, d) one per position and feature otherwise (the feature's
+        weights, or a KAN's edge values on the 21 letters); what ``train.group_lasso`` sums."""
+        if not self.has_groups or self.window_length is None:
+            raise InputError(f"{type(self).__name__} on these inputs has no first-layer groups")
+        g = self._group_tensor()  # (L, 21 | d, ...) or (L, d, 21, ...)
+        if self.encoding.is_onehot:
+            return g.flatten(1).norm(dim=1, keepdim=True)
+        return g.flatten(2).norm(dim=2)
+
+    def _group_tensor(self) -> Tensor:  # pragma: no cover - defined by KAN and MLP
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def prune_groups(self, threshold: float) -> Tensor:
+        """Remove the first-layer groups whose norm is below ``threshold`` times the largest;
+        returns the kept groups (L, 1 | d) as a bool tensor."""
+        norms = self.group_norms()
+        keep = norms >= threshold * norms.max()
+        self._drop_groups(~keep)
+        return keep
+
+    def _drop_groups(self, drop: Tensor) -> None:  # pragma: no cover - defined by KAN and MLP
+        raise NotImplementedError
+
+    def can_drop_groups(self) -> bool:
+        """True where :meth:`prune_groups` removes groups exactly."""
+        return self.has_groups and self.window_length is not None
+
+    @torch.no_grad()
+    def kept_groups(self) -> Tensor:
+        """Groups (L, 1 | d) of the first layer that are not zero (bool)."""
+        return self.group_norms() > 0
+
+    def _table_rank(self) -> int:
+        """Free table entries per position and hidden unit: ``min(21, d)`` for a first layer
+        linear in the d features of a position."""
+        return min(A, self.encoding.dim)
+
     def n_params_effective(self) -> int:
-        """Parameters that matter on one-hot windows: ``21 L H`` for the first layer (the table
-        entries; its H constants are left out, a shift of a position's rows can absorb them) plus
-        every later layer's trainable parameters. A KAN's spline first layer has ``G + k + 2``
+        """Parameters that matter on one-hot windows: at most ``21 L H`` for the first layer (the
+        table entries; its H constants are left out, a shift of a position's rows can absorb
+        them), ``d L H`` for a linear first layer on d < 21 features per residue, plus every
+        later layer's trainable parameters. A KAN's spline first layer has ``G + k + 2``
         parameters per edge but on one-hot input only ``phi(1) - phi(0)`` counts; an MLP's first
         layer is already a table. Dense models (no window length): :meth:`n_params`."""
         if self.window_length is None:
             return self.n_params()
         first = sum(p.numel() for p in self.first_layer_parameters() if p.requires_grad)
-        return self.width[0] * self.width[1] + self.n_params() - first
+        table = self.window_length * self._table_rank() * self.width[1]
+        return table + self.n_params() - first
 
 
 

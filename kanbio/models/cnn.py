@@ -45,9 +45,11 @@ class CNN(WindowModel):
         ``maxmean`` (global max and mean, concatenated). The global pools are
         translation-invariant: they suit motifs anywhere in a sequence more than motifs at fixed
         offsets from a site.
-    embedding : None for the one-hot letters as the 21 input channels, else the dimension of a
-        learned letter embedding (21, E) applied first.
+    embedding : None for the encoded letters as the input channels, else the dimension of a
+        learned letter embedding (d, E) applied to them first.
     activation : after every convolution and hidden dense layer (see :data:`ACTIVATIONS`).
+    encoding : residue encoding (:mod:`kanbio.data.residues`): ``d`` input channels per position
+        (21 for onehot).
     seed : seeds the initialisation (uniform ``+-1/sqrt(fan_in)``; embedding standard normal)
         and the model's own dropout stream, so a fit does not depend on torch's global RNG.
 
@@ -68,9 +70,11 @@ class CNN(WindowModel):
         embedding: int | None = None,
         activation: str = "relu",
         seed: int = 0,
+        encoding: str = "onehot",
     ) -> None:
         super().__init__()
         self.window_length = int(window_length)
+        self.encoding = self._check_encoding(encoding, self.window_length)
         self.channels, self.out = int(channels), int(out)
         self.kernel_sizes = [int(k) for k in kernel_sizes]
         self.hidden = [int(h) for h in hidden]
@@ -84,9 +88,9 @@ class CNN(WindowModel):
         def uniform(fan_in: int, *shape: int) -> nn.Parameter:
             return nn.Parameter((2 * torch.rand(*shape, generator=gen) - 1) / math.sqrt(fan_in))
 
-        in_ch = A if self.embedding is None else self.embedding
+        in_ch = self.encoding.dim if self.embedding is None else self.embedding
         self.embed = None if self.embedding is None else \
-            nn.Parameter(torch.randn(A, self.embedding, generator=gen))  # (21, E)
+            nn.Parameter(torch.randn(self.encoding.dim, self.embedding, generator=gen))  # (d, E)
         self.conv_weights = nn.ParameterList(
             uniform(in_ch * k, self.channels, in_ch, k) for k in self.kernel_sizes)  # (C, in, k)
         self.conv_biases = nn.ParameterList(
@@ -126,21 +130,28 @@ class CNN(WindowModel):
         return {"window_length": self.window_length, "channels": self.channels,
                 "kernel_sizes": list(self.kernel_sizes), "hidden": list(self.hidden),
                 "out": self.out, "dropout": self.dropout, "pool": self.pool,
-                "embedding": self.embedding, "activation": self.activation, "seed": self.seed}
+                "embedding": self.embedding, "activation": self.activation, "seed": self.seed,
+                "encoding": self.encoding.name}
 
     # ------------------------------------------------------------------------------ forward
     def letters(self, x: Tensor) -> Tensor:
-        """Input channels (N, 21 or E, L) of index windows (N, L) or dense one-hot (N, L * 21)."""
+        """Input channels (N, d or E, L) of index windows (N, L) or dense one-hot (N, L * 21)."""
         dtype = self.conv_weights[0].dtype
+        enc = self.encoding
         if self._onehot_mode(x):
             flat_index(x, self.window_length)  # validates shape and letters
             idx = x.long()
-            h = F.one_hot(idx, A).to(dtype) if self.embed is None else \
-                F.embedding(idx, self.embed)  # (N, L, 21 | E)
+            if self.embed is not None and enc.is_onehot:
+                h = F.embedding(idx, self.embed)  # (N, L, E)
+            else:
+                h = F.one_hot(idx, A).to(dtype) if enc.is_onehot else \
+                    enc.letters(idx).to(dtype)  # (N, L, d)
+                h = h if self.embed is None else h @ self.embed
         else:
             h = x.to(dtype).reshape(len(x), self.window_length, A)  # row p * 21 + a -> [p, a]
+            h = h if enc.is_onehot else h @ enc.matrix.to(dtype)  # (N, L, d)
             if self.embed is not None:
-                h = h @ self.embed  # (N, L, E): one non-zero term per row, exact
+                h = h @ self.embed  # (N, L, E): one non-zero term per row for onehot, exact
         return h.transpose(1, 2).contiguous()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -203,12 +214,13 @@ class CNN(WindowModel):
         if input not in ("onehot", "dense"):
             raise InputError(f"input must be 'onehot' or 'dense', got {input!r}")
         length, c = self.window_length, self.channels
-        in_ch = A if self.embed is None else self.embedding
+        in_ch = self.encoding.dim if self.embed is None else self.embedding
         total = 0
         if self.embed is not None and input == "dense":
             total += 2 * A * self.embedding * length
         for k in self.kernel_sizes:
-            per = k + 1 if input == "onehot" and self.embed is None else 2 * in_ch * k + 1
+            sparse = input == "onehot" and self.embed is None and self.encoding.is_onehot
+            per = k + 1 if sparse else 2 * in_ch * k + 1
             total += length * c * (per + 4)
         total += {"max": 1, "maxmean": 2, "flatten": 0}[self.pool] * len(self.kernel_sizes) \
             * c * length

@@ -19,7 +19,7 @@ MODEL_TYPES = ("kan", "mlp", "cnn", "linear")
 Model = KAN | MLP | CNN | LogisticBaseline
 #: Spec keys of a CNN, passed to :class:`CNN` (which holds their defaults).
 CNN_KEYS = ("channels", "kernel_sizes", "hidden", "out", "dropout", "pool", "embedding",
-            "activation")
+            "activation", "encoding")
 
 
 def kan_n_params(width: Sequence[int], grid: int = 5, k: int = 3,
@@ -98,7 +98,8 @@ def build(spec: dict[str, Any], window_length: int, seed: int = 0,
     "match": <kan spec>}`` for the hidden width whose parameter count matches that KAN's;
     ``{"type": "cnn", "channels": 32, "kernel_sizes": [3, 7, 11]}`` (keys :data:`CNN_KEYS`);
     ``{"type": "linear", "C": 1.0}``. Keys a spec leaves out take the model class's defaults
-    (``hidden`` and a KAN's ``first_layer``: :data:`DEFAULT_HIDDEN`, the schema).
+    (``hidden`` and a KAN's ``first_layer``: :data:`DEFAULT_HIDDEN`, the schema; ``spline`` for
+    an ``encoding`` other than onehot). Every type takes ``encoding`` (default onehot).
 
     Examples
     --------
@@ -107,8 +108,10 @@ def build(spec: dict[str, Any], window_length: int, seed: int = 0,
     """
     kind = spec.get("type")
     if kind == "kan":
+        encoding = spec.get("encoding", "onehot")
+        first = spec.get("first_layer", DEFAULT_FIRST_LAYER if encoding == "onehot" else "spline")
         return KAN(kan_width(spec, window_length), window_length=window_length, seed=seed,
-                   first_layer=spec.get("first_layer", DEFAULT_FIRST_LAYER),
+                   first_layer=first, encoding=encoding,
                    **_given(spec, ("grid", "k", "grid_range", "grid_eps")))
     if kind == "mlp":
         match = spec.get("match") or reference
@@ -117,11 +120,13 @@ def build(spec: dict[str, Any], window_length: int, seed: int = 0,
             ref = build({**match, "type": "kan"}, window_length)
             width[1:-1] = [matched_width(ref.width, ref.grid, ref.k, window_length,
                                          ref.first_layer)]
-        return MLP(width, window_length=window_length, seed=seed, **_given(spec, ("activation",)))
+        return MLP(width, window_length=window_length, seed=seed,
+                   **_given(spec, ("activation", "encoding")))
     if kind == "cnn":
         return CNN(window_length, seed=seed, **_given(spec, CNN_KEYS))
     if kind == "linear":
-        return LogisticBaseline(seed=seed, **_given(spec, ("C", "class_weight", "max_iter")))
+        return LogisticBaseline(seed=seed, **_given(spec, ("C", "class_weight", "max_iter",
+                                                           "encoding")))
     raise InputError(f"unknown model type {kind!r} (expected one of {', '.join(MODEL_TYPES)})")
 
 

@@ -138,7 +138,7 @@ def table_form(model: Model, window_length: int | None = None) -> TableForm:
     """
     if isinstance(model, LogisticBaseline):
         model._check_fitted()
-        w = torch.as_tensor(model.coef_, dtype=torch.float64).reshape(-1, A, 1)
+        w = torch.as_tensor(model.table(), dtype=torch.float64).reshape(-1, A, 1)
         form = TableForm(w, torch.tensor([model.intercept_], dtype=torch.float64),
                          lambda h: h[:, 0])
     elif isinstance(model, (KAN, MLP)):
@@ -146,13 +146,10 @@ def table_form(model: Model, window_length: int | None = None) -> TableForm:
             raise InputError("a table form needs a model built for one-hot windows "
                              "(window_length)")
         model.eval().requires_grad_(False)
-        length = model.window_length
+        t, const = model.first_layer_table()
         if isinstance(model, KAN):
-            t, const = model.first_layer_table()
             layers: Sequence[Callable[[Tensor], Tensor]] = list(model.layers[1:])
         else:
-            t = model.weights[0].detach().reshape(length, A, -1)
-            const = model.biases[0].detach()
             act = ACTIVATIONS[model.activation]
             layers = [lambda h, w=w, b=b: torch.addmm(b, act(h), w)
                       for w, b in zip(model.weights[1:], model.biases[1:], strict=True)]

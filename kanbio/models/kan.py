@@ -66,6 +66,11 @@ class KAN(WindowModel):
     first_layer : "spline" (a :class:`KANLayer`) or "table" (a :class:`TableLayer`, one-hot
         windows only). Both start from the same function for the same seed: the table layer is
         initialised with the values of the spline layer the seed draws.
+    encoding : residue encoding (:mod:`kanbio.data.residues`). With anything but onehot the
+        first layer is a spline :class:`KANLayer` on the ``L * d`` features, edge ``(p * d + k,
+        j)`` a function of feature k at position p; on index windows it is still a table,
+        ``T[p, a, j] = sum_k phi_{p d + k, j}(E[a, k])``, rebuilt from the 21 letters' values
+        on every pass (:meth:`KANLayer.encoded_values`), so training keeps the gather-sum cost.
 
     Examples
     --------
@@ -86,6 +91,7 @@ class KAN(WindowModel):
         base_fun: str = "silu",
         scale_noise: float = 0.3,
         first_layer: str = "spline",
+        encoding: str = "onehot",
     ) -> None:
         super().__init__()
         width = self._check_width(width, window_length)
@@ -94,15 +100,19 @@ class KAN(WindowModel):
                              f"{first_layer!r}")
         if first_layer == "table" and window_length is None:
             raise InputError("first_layer 'table' needs one-hot windows (window_length)")
+        if first_layer == "table" and encoding != "onehot":
+            raise InputError(f"first_layer 'table' is the one-hot parametrisation; encoding "
+                             f"{encoding!r} needs first_layer 'spline'")
         self.width, self.grid, self.k = width, int(grid), int(k)
         self.grid_range = [float(grid_range[0]), float(grid_range[1])]
         self.grid_eps, self.window_length, self.seed = float(grid_eps), window_length, int(seed)
         self.base_fun, self.scale_noise = base_fun, float(scale_noise)
         self.first_layer = first_layer
+        self.encoding = self._check_encoding(encoding, window_length)
         gen = torch.Generator().manual_seed(self.seed)
         layers: list[nn.Module] = [
             KANLayer(i, o, grid, k, grid_range, grid_eps, base_fun, scale_noise, generator=gen)
-            for i, o in pairwise(width)
+            for i, o in pairwise(self._layer_width(width))
         ]
         if first_layer == "table":
             layers[0] = TableLayer.from_spline(layers[0])
@@ -124,6 +134,7 @@ class KAN(WindowModel):
             "base_fun": self.base_fun,
             "scale_noise": self.scale_noise,
             "first_layer": self.first_layer,
+            "encoding": self.encoding.name,
         }
 
     @classmethod
@@ -136,7 +147,10 @@ class KAN(WindowModel):
     def convert(self, first_layer: str) -> KAN:
         """A copy with the first layer in the other parametrisation, same logits on one-hot
         windows: spline -> table stores ``T`` and the constant; table -> spline writes each edge
-        as a linear spline (:meth:`TableLayer.to_spline`)."""
+        as a linear spline (:meth:`TableLayer.to_spline`). One-hot encoding only."""
+        if not self.encoding.is_onehot:
+            raise InputError(f"convert applies to one-hot KANs, not encoding "
+                             f"{self.encoding.name!r}")
         out = KAN.from_config({**self.config(), "first_layer": first_layer}).to(
             next(self.parameters()))
         for mine, theirs in zip(self.layers[1:], out.layers[1:], strict=True):
@@ -156,7 +170,8 @@ class KAN(WindowModel):
         """(knots, mask, base_fun) per layer if the whole forward pass can run as
         :class:`CompiledKANFn` (index windows, compiled kernels available for the parameters,
         uniform grids on the hidden layers), else None."""
-        if x.is_floating_point() or self.window_length is None or self.first_layer == "table":
+        if x.is_floating_point() or self.window_length is None or self.first_layer == "table" \
+                or not self.encoding.is_onehot:
             return None
         if not kernels.enabled(self.layers[0].coef):
             return None
@@ -171,6 +186,8 @@ class KAN(WindowModel):
     def _first(self, x: Tensor, stats: bool = False) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """First layer on index (fast) or dense input -> (out (N, H), mean|phi|, std phi)."""
         layer = self.layers[0]
+        if not self.encoding.is_onehot:
+            return self._first_encoded(x, stats)
         if not self._onehot_mode(x):
             if not stats:
                 return layer(x), None, None
@@ -192,6 +209,29 @@ class KAN(WindowModel):
         f = f.unsqueeze(1)  # (in, 1)
         mean_abs = f * (phi0 + delta).abs() + (1 - f) * phi0.abs()  # (in, out)
         return out, mean_abs, delta.abs() * (f * (1 - f)).sqrt()
+
+    def _first_encoded(self, x: Tensor, stats: bool) -> tuple[Tensor, Tensor | None,
+                                                               Tensor | None]:
+        """:meth:`_first` for an encoded first layer: edge statistics from the 21 letters' edge
+        values weighted by the letter frequencies at each position (exact)."""
+        layer, length = self.layers[0], self.window_length
+        if not self._onehot_mode(x):
+            x = self.encoding.dense(x, length)
+            if not stats:
+                return layer(x), None, None
+            phi = layer.phi(x)  # (N, in, out)
+            return layer(x), phi.abs().mean(0), phi.std(0, correction=0)
+        flat = flat_index(x, length)  # (N, L)
+        v = layer.encoded_values(self.encoding.matrix, length)  # (L, 21, d, H)
+        out = onehot_sum(flat, v.sum(2).reshape(length * A, -1))  # (N, H)
+        if not stats:
+            return out, None, None
+        f = torch.bincount(flat.reshape(-1), minlength=length * A).to(v.dtype) / x.shape[0]
+        f = f.reshape(length, A, 1, 1)  # letter frequency per position
+        mean = (f * v).sum(1)  # (L, d, H)
+        var = ((f * v.square()).sum(1) - mean.square()).clamp_min(0)
+        return out, (f * v.abs()).sum(1).reshape(-1, v.shape[3]), var.sqrt().reshape(-1,
+                                                                                   v.shape[3])
 
     def forward(self, x: Tensor, cache_acts: bool | None = None) -> Tensor:
         """Logits (N, width[-1]) from index windows (N, L) or dense features (N, width[0]).
@@ -326,7 +366,8 @@ class KAN(WindowModel):
         for i, layer in enumerate(self.layers):
             if isinstance(layer, TableLayer):  # no grid: the table is the one-hot function
                 continue
-            pin = (0.0, 1.0) if i == 0 and self.window_length is not None else ()
+            pin = (0.0, 1.0) if i == 0 and self.window_length is not None and \
+                self.encoding.is_onehot else ()
             layer.refine(new_grid, pin=pin)
         self.grid = int(new_grid)
 
@@ -337,13 +378,51 @@ class KAN(WindowModel):
         ``h_j = const_j + sum_p T[p, a_p, j]``."""
         if self.window_length is None:
             raise InputError("first_layer_table needs a model built with window_length")
-        delta, const = self.layers[0].onehot_table()
+        delta = self.first_layer_weights()
+        const = self.layers[0].onehot_table()[1] if self.encoding.is_onehot else \
+            delta.new_zeros(delta.shape[1])
         return delta.detach().reshape(self.window_length, A, -1), const.detach()
 
     def first_layer_weights(self) -> Tensor:
-        """The effective first-layer table ``T`` as (in, H), differentiable in the parameters
-        (the spline layer rebuilds it from its coefficients): what the L2 penalty acts on."""
-        return self.layers[0].onehot_table()[0]
+        """The effective first-layer table ``T`` as (L * 21, H) on windows, differentiable in
+        the parameters (the spline layer rebuilds it from its coefficients): what the L2 penalty
+        acts on. Dense models: the layer's ``phi(1) - phi(0)``."""
+        if self.encoding.is_onehot:
+            return self.layers[0].onehot_table()[0]
+        v = self.layers[0].encoded_values(self.encoding.matrix, self.window_length)
+        return v.sum(2).reshape(self.window_length * A, -1)
+
+    has_groups = True
+
+    def can_drop_groups(self) -> bool:
+        """A spline first layer on one-hot windows cannot drop a position without moving the
+        constant of every node (its edges' ``phi(0)``); every other KAN on windows can."""
+        return self.window_length is not None and not (
+            self.encoding.is_onehot and self.first_layer == "spline")
+
+    def _group_tensor(self) -> Tensor:
+        """(L, 21, H) table rows per position (onehot), or (L, d, 21, H) edge values of each
+        position and feature on the 21 letters."""
+        length = self.window_length
+        if self.encoding.is_onehot:
+            return self.first_layer_weights().reshape(length, A, -1)
+        return self.layers[0].encoded_values(self.encoding.matrix, length).transpose(1, 2)
+
+    def _drop_groups(self, drop: Tensor) -> None:
+        """Mask the edges of dropped groups (see :meth:`can_drop_groups`)."""
+        if not self.can_drop_groups():
+            raise InputError("group pruning needs a table first layer on one-hot windows")
+        rows = drop.reshape(self.window_length, -1, 1)  # (L, 1 | d, 1)
+        per = A if self.encoding.is_onehot else self.encoding.dim
+        mask = self.layers[0].mask.view(self.window_length, per, -1)
+        mask.mul_((~rows).to(mask))
+
+    def _table_rank(self) -> int:
+        """Free table entries per position and hidden unit: 21 for one-hot, and for d encoded
+        features at most ``d (G + k + 1)`` (each edge spans its ``G + k`` B-splines and ``b``)."""
+        if self.encoding.is_onehot:
+            return A
+        return min(A, self.encoding.dim * (self.grid + self.k + 1))
 
     def first_layer_parameters(self) -> list[Tensor]:
         return list(self.layers[0].parameters())

@@ -154,6 +154,14 @@ class KANLayer(MaskedEdges):
             self.coef, self.scale_base, self.scale_sp, self._live_mask(), self._knots()
         )
 
+    def encoded_values(self, matrix: Tensor, length: int) -> Tensor:
+        """Edge values on encoded letters, for a first layer whose input ``p * d + k`` is feature
+        k of position p: ``V[p, a, k, j] = phi_{p d + k, j}(E[a, k])``, (L, 21, d, out), from the
+        encoding ``E`` (21, d); differentiable in the parameters."""
+        n_letters, d = matrix.shape
+        x = matrix.to(self.coef).repeat(1, length)  # (21, L d): column p d + k is E[:, k]
+        return self.phi(x).reshape(n_letters, length, d, self.out_dim).transpose(0, 1)
+
     def onehot_values(self) -> tuple[Tensor, Tensor]:
         """Edge values on binary input: ``phi(0)`` and ``phi(1) - phi(0)``, (in, out) each."""
         kn = self._knots()

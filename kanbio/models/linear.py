@@ -1,4 +1,4 @@
-"""Logistic regression on one-hot windows: the floor every model must beat."""
+"""Logistic regression on encoded windows (one-hot by default): the floor every model must beat."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ..data.alphabet import A
+from ..data.residues import ENCODINGS, encoding_matrix
 from ..errors import InputError
 
 
@@ -29,8 +30,18 @@ def onehot_csr(idx: np.ndarray, window_length: int | None = None) -> Any:
     return sp.csr_matrix((data, cols, np.arange(0, n * length + 1, length)), shape=(n, length * A))
 
 
+def encoded_features(idx: np.ndarray, encoding: str, window_length: int | None = None) -> Any:
+    """Features of index windows (N, L): the sparse one-hot matrix for onehot, else the dense
+    (N, L * d) matrix with column ``p * d + k`` feature k of the residue at position p."""
+    x = onehot_csr(idx, window_length)  # validates
+    if encoding == "onehot":
+        return x
+    e = encoding_matrix(encoding)  # (21, d)
+    return e[np.asarray(idx, dtype=np.intp)].reshape(len(idx), -1)
+
+
 class LogisticBaseline:
-    """L2-regularised logistic regression on one-hot windows (scikit-learn underneath).
+    """L2-regularised logistic regression on encoded windows (scikit-learn underneath).
 
     Parameters
     ----------
@@ -38,10 +49,11 @@ class LogisticBaseline:
     class_weight : "balanced" or None.
     max_iter : iteration cap of the solver.
     seed : random state of the solver.
+    encoding : residue encoding (:mod:`kanbio.data.residues`) of the features.
 
     Attributes
     ----------
-    coef_ : (L * 21,) weights, column ``p * 21 + a``.
+    coef_ : (L * d,) weights, column ``p * d + k`` (onehot: ``p * 21 + a``).
     intercept_ : float.
     window_length_ : L seen in :meth:`fit`.
 
@@ -60,7 +72,12 @@ class LogisticBaseline:
         class_weight: str | None = "balanced",
         max_iter: int = 1000,
         seed: int = 0,
+        encoding: str = "onehot",
     ) -> None:
+        if encoding not in ENCODINGS:
+            raise InputError(f"unknown encoding {encoding!r} (expected one of "
+                             f"{', '.join(ENCODINGS)})")
+        self.encoding = encoding
         self.C = C
         self.class_weight = class_weight
         self.max_iter = max_iter
@@ -73,11 +90,12 @@ class LogisticBaseline:
             "class_weight": self.class_weight,
             "max_iter": self.max_iter,
             "seed": self.seed,
+            "encoding": self.encoding,
         }
 
     def fit(self, idx: np.ndarray, y: np.ndarray) -> LogisticBaseline:
         """Fit on index windows (N, L) and binary labels (N,); returns ``self``."""
-        x = onehot_csr(idx)
+        x = encoded_features(idx, self.encoding)
         y = np.asarray(y).ravel()
         if y.shape[0] != x.shape[0]:
             raise InputError(f"{x.shape[0]} windows but {y.shape[0]} labels")
@@ -103,7 +121,14 @@ class LogisticBaseline:
     def decision_function(self, idx: np.ndarray) -> np.ndarray:
         """Log-odds of the positive class (N,)."""
         self._check_fitted()
-        return onehot_csr(idx, self.window_length_) @ self.coef_ + self.intercept_
+        return encoded_features(idx, self.encoding, self.window_length_) @ self.coef_ \
+            + self.intercept_
+
+    def table(self) -> np.ndarray:
+        """The weights as a one-hot table (L, 21): ``W[p, a] = sum_k E[a, k] coef[p * d + k]``."""
+        self._check_fitted()
+        e = encoding_matrix(self.encoding)  # (21, d)
+        return self.coef_.reshape(self.window_length_, e.shape[1]) @ e.T
 
     def predict_proba(self, idx: np.ndarray) -> np.ndarray:
         """Class probabilities (N, 2), columns (negative, positive)."""
@@ -116,9 +141,9 @@ class LogisticBaseline:
         return self.coef_.size + 1
 
     def n_params_effective(self) -> int:
-        """The table entries ``21 L`` (the intercept left out, as for the networks)."""
+        """The weights, at most ``21 L`` (the intercept left out, as for the networks)."""
         self._check_fitted()
-        return self.coef_.size
+        return min(self.coef_.size, self.window_length_ * A)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able state: parameters, weights and intercept (no pickle)."""
@@ -137,6 +162,7 @@ class LogisticBaseline:
         model.window_length_ = int(d["window_length"])
         model.coef_ = np.asarray(d["coef"], dtype=np.float64)
         model.intercept_ = float(d["intercept"])
-        if model.coef_.shape != (model.window_length_ * A,):
-            raise InputError("coef length does not match window_length * 21", record="coef")
+        dim = encoding_matrix(model.encoding).shape[1]
+        if model.coef_.shape != (model.window_length_ * dim,):
+            raise InputError(f"coef length does not match window_length * {dim}", record="coef")
         return model

@@ -75,6 +75,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "for KAN and MLP, so that they match in effective parameters)")
     p.add_argument("--first-layer", choices=["table", "spline"],
                    help="KAN first layer on one-hot windows (default: the schema's, table)")
+    p.add_argument("--encoding", choices=["onehot", "blosum62", "physchem"],
+                   help="residue encoding (default onehot; see kanbio.data.residues)")
     p.add_argument("--out-dim", type=int, choices=[1, 2], help="1 logit (default) or 2 logits")
     p.add_argument("--grid", type=int, help="KAN grid intervals G")
     p.add_argument("--k", type=int, help="KAN spline order")
@@ -92,6 +94,7 @@ TRAIN_FLAGS = (("--optimizer", str, "adam or lbfgs"),
                ("--patience", int, "epochs without improvement before stopping"),
                ("--monitor", str, "validation score for early stopping: auroc or loss"),
                ("--l2", float, "L2 on the first-layer table in units of logistic 1/C"),
+               ("--group-lasso", float, "group lasso over first-layer positions (features)"),
                ("--device", str, "auto, cpu or cuda"))
 
 
@@ -101,7 +104,7 @@ def spec_from_args(args: argparse.Namespace) -> dict[str, Any]:
         return validate_model(read_yaml(args.spec, "model spec"), args.spec)
     spec: dict[str, Any] = {"type": args.model}
     keys = {"out_dim": "out", "hidden": "hidden", "grid": "grid", "k": "k", "C": "C",
-            "first_layer": "first_layer"}
+            "first_layer": "first_layer", "encoding": "encoding"}
     spec.update({key: getattr(args, a) for a, key in keys.items() if getattr(args, a) is not None})
     if args.model != "linear":
         names = [f.lstrip("-").replace("-", "_") for f, _, _ in TRAIN_FLAGS]

@@ -170,7 +170,8 @@ def test_cli_train_evaluate(tmp_path, capsys):
 SPEC_ERRORS = {
     "hiden: [4]\n": "unknown model spec key 'hiden' (did you mean 'hidden'?)",
     "hidden: [4]\nbogus_key: 3\n": "unknown model spec key 'bogus_key' (allowed: C, ",
-    "hidden: [4]\nencoding: physchem\n": "unknown model spec key 'encoding'",
+    "hidden: [4]\nencodng: physchem\n": "unknown model spec key 'encodng' (did you mean "
+                                         "'encoding'?)",
     "hidden: [4]\ntrain: {epoch: 2}\n": "unknown model spec key 'epoch' in train (did you mean "
                                         "'epochs'?)",
     "grid: five\n": "model spec key 'grid': 'five' is not of type 'integer'",
