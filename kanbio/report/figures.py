@@ -20,7 +20,6 @@ import torch
 from matplotlib.patches import Patch
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from kanbio.data.alphabet import A
 from kanbio.explain.attribution import AMINO_ACIDS, Attribution
 from kanbio.explain.formula import SymbolicModel
 from kanbio.models import KAN
@@ -129,7 +128,7 @@ def network_diagram(model: KAN, idx: np.ndarray, stem: str | os.PathLike,
     with torch.no_grad():
         scores = [s.double().numpy() for s in model.edge_scores(torch.as_tensor(idx))]
     length = model.window_length
-    first = scores[0].reshape(length, A, -1).sum(1)  # (L, H)
+    first = scores[0].reshape(length, -1, scores[0].shape[1]).sum(1)  # (L, H): pooled inputs
     layers = [first, *scores[1:]]  # (in, out) per layer, inputs pooled per position
     sizes = [length, *[s.shape[1] for s in layers]]
     offsets = _offsets(length)
@@ -172,7 +171,9 @@ def network_diagram(model: KAN, idx: np.ndarray, stem: str | os.PathLike,
             ax.text(x, ys[-1] + 0.03, label, fontsize=7, ha="center", va="bottom")
         ax.set_xlim(-0.05, 1.05)
         ax.set_ylim(-0.22, 1.08)
-        ax.set_title(title or f"KAN {model.width} (edge opacity: importance)")
+        live = int((first > 0).sum())
+        ax.set_title(title or f"KAN {model.width}, {model.encoding.name}: {live} of "
+                     f"{first.size} position-node edges live (opacity: importance)")
         fig.tight_layout()
         return save(fig, stem)
 

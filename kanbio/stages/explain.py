@@ -7,12 +7,16 @@ logistic baseline: ISM. Written into ``out_dir``:
 - ``attribution_positions.tsv`` (``method, offset, score``) and ``attribution_residues.tsv``
   (``method, offset, residue, score``), definitions in :mod:`kanbio.explain.attribution`;
 - KAN only: ``formula.txt``, ``formula.tex``, ``formula_tables.tsv`` (``offset, residue, T1..TH``),
-  ``symbolic_edges.tsv`` (one row per fitted edge);
+  ``symbolic_edges.tsv`` (one row per fitted edge); a KAN on residue properties (blosum62,
+  physchem) also ``formula_properties.txt``, ``.tex`` and ``.tsv``, the formula in those
+  properties (:mod:`kanbio.explain.properties`);
 - ``motif.json``: motif recovery per method (``recovery``: precision@k, ranking AUROC, top
   offsets) when a truth table is given, known-motif checks per method, and for a KAN the
   formula's AUROC beside the network's and the agreement of their predicted labels
-  (``symbolic``). Top-level ``k, precision_at_k, ranking_auroc, top_offsets, known_motif`` repeat
-  the ISM results, the method every model type has, so models compare on the same footing;
+  (``symbolic``; ``properties`` for the property formula); for a KAN or MLP the first-layer
+  groups it keeps (``sparsity``: offsets, and features per offset). Top-level ``k,
+  precision_at_k, ranking_auroc, top_offsets, known_motif`` repeat the ISM results, the method
+  every model type has, so models compare on the same footing;
 - figures (PNG + PDF): ``positions_<method>``, ``heatmap_<method>``, ``logo_<method>`` and, for a
   KAN, ``network`` and ``functions``.
 """
@@ -34,6 +38,7 @@ from kanbio.errors import InputError
 from kanbio.explain import attribution as att
 from kanbio.explain import motifs as mt
 from kanbio.explain.formula import auto_symbolic
+from kanbio.explain.properties import property_formula
 from kanbio.explain.symbolic import DEFAULT_LIB
 from kanbio.metrics import auroc, validation_threshold
 from kanbio.models import checkpoint, model_type, predict_logit
@@ -140,10 +145,15 @@ def explain(
         result["known_motif_by_method"] = {a.method: mt.check_known_motif(a.residue, motifs)
                                            for a in methods if a.method in SIGNED}
         result["known_motif"] = result["known_motif_by_method"][PRIMARY]
+    if kind in ("kan", "mlp"):
+        result["sparsity"] = sparsity(model)
     sym = None
     if kind == "kan":
         sym, result["symbolic"] = _symbolic(model, idx, y, idx_all, table, out, seed, max_windows,
                                             library)
+        if not model.encoding.is_onehot:
+            result["properties"] = _properties(model, idx, y, idx_all, table, out, seed,
+                                               max_windows, library)
     write_json(result, out / "motif.json")
     if figures:
         _figures(model, kind, idx, methods, sym, planted, Path(figures_dir or out), prefix,
@@ -185,6 +195,45 @@ def _symbolic(model, idx, y, idx_all, table, out, seed, max_windows, library=Non
         "fit_windows": int(len(train) or len(idx)),
         "min_edge_r2": float(edges.r2.min()) if len(edges) else 1.0,
         "functions": edges.function.value_counts().sort_index().to_dict(),
+    }
+
+
+def sparsity(model) -> dict[str, Any]:
+    """The first-layer groups a KAN or MLP keeps: offsets, and (other encodings than onehot)
+    the features kept at each offset, with counts out of all."""
+    kept = model.kept_groups().cpu().numpy()  # (L, 1 | d)
+    length = kept.shape[0]
+    offsets = np.arange(length) - length // 2
+    out: dict[str, Any] = {"encoding": model.encoding.name,
+                           "offsets": [int(o) for o in offsets[kept.any(1)]],
+                           "n_offsets": int(kept.any(1).sum()), "of_offsets": int(length)}
+    if not model.encoding.is_onehot:
+        names = model.encoding.features()
+        out["features"] = {f"{int(offsets[p]):+d}": [names[k] for k in np.flatnonzero(kept[p])]
+                           for p in np.flatnonzero(kept.any(1))}
+        out.update(n_groups=int(kept.sum()), of_groups=int(kept.size))
+    return out
+
+
+def _properties(model, idx, y, idx_all, table, out, seed, max_windows, library=None
+                ) -> dict[str, Any]:
+    """Fit and write the formula in residue properties; its AUROC beside the network's."""
+    train = _sample(np.flatnonzero(table.split == "train"), max_windows, seed)
+    form = property_formula(model, idx_all[train] if len(train) else idx,
+                            lib=library or DEFAULT_LIB)
+    write_text(form.to_text(), out / "formula_properties.txt")
+    write_text(form.to_latex(), out / "formula_properties.tex")
+    write_table(form.terms, out / "formula_properties.tsv")
+    two = len(np.unique(y)) == 2
+    terms = form.terms
+    top = terms.sort_values("span", ascending=False).head(8)
+    return {
+        "formula_auroc": auroc(y, form.predict_logit(idx)) if two else np.nan,
+        "kept": {k: v for k, v in form.kept().items() if k != "pairs"},
+        "top_terms": [{"offset": int(r.offset), "feature": r.feature, "node": int(r.node),
+                       "function": r.function, "r2": float(r.r2), "span": float(r.span)}
+                      for r in top.itertuples()],
+        "min_edge_r2": float(terms.r2.min()) if len(terms) else 1.0,
     }
 
 
