@@ -64,7 +64,18 @@ def _fit_score(spec: dict, x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray,
     facts["train_seconds"] = round(time.perf_counter() - t0, 3)
     facts["n_params"] = int(model.n_params())
     facts["n_params_effective"] = int(model.n_params_effective())
+    if getattr(model, "has_groups", False) and getattr(model, "window_length", None):
+        kept = model.kept_groups()
+        facts["n_offsets"], facts["n_groups"] = int(kept.any(1).sum()), int(kept.sum())
     return predict_logit(model, x_va), facts
+
+
+def auroc_se(a: float, n_pos: int, n_neg: int) -> float:
+    """Standard error of an AUROC ``a`` on ``n_pos`` positives and ``n_neg`` negatives (Hanley &
+    McNeil 1982, exponential approximation)."""
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    var = (a * (1 - a) + (n_pos - 1) * (q1 - a * a) + (n_neg - 1) * (q2 - a * a)) / (n_pos * n_neg)
+    return float(np.sqrt(max(var, 0.0)))
 
 
 def search(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
@@ -75,6 +86,11 @@ def search(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarra
     The table has one row per candidate: its overrides (JSON text), parameter count, epochs,
     training time and validation AUROC / AUPRC / MCC (threshold by max MCC) / loss, and a
     ``selected`` flag. ``choice`` holds the metric, the winning overrides and the full spec.
+    With ``spec["prefer_sparse"] = t`` the choice is the sparsest candidate, fewest kept
+    offsets (``n_offsets``) then fewest first-layer groups (``n_groups``: offsets, or offset x
+    feature pairs), among those whose validation metric is within ``t`` of the best (ties by the
+    metric, then the first); ``t = "1se"`` is one standard error of the best validation AUROC
+    (Hanley & McNeil 1982), the one-standard-error rule.
     """
     if metric not in METRICS:
         raise InputError(f"search metric must be one of {', '.join(METRICS)}, got {metric!r}")
@@ -92,9 +108,19 @@ def search(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarra
     col = table[f"val_{metric}"].to_numpy(float)
     col = np.where(np.isnan(col), np.inf if metric == "loss" else -np.inf, col)
     best = int(np.argmin(col) if metric == "loss" else np.argmax(col))  # first of ties
+    tol, rule = spec.get("prefer_sparse"), f"best validation {metric}"
+    if tol is not None and "n_groups" in table:
+        if tol == "1se":
+            tol = auroc_se(float(table.val_auroc[best]), int(y_va.sum()), int((y_va == 0).sum()))
+        gap = (col - col[best]) if metric == "loss" else (col[best] - col)
+        offsets, groups = table.n_offsets.to_numpy(float), table.n_groups.to_numpy(float)
+        best = int(min(np.flatnonzero(gap <= float(tol)),
+                       key=lambda i: (offsets[i], groups[i], gap[i], i)))
+        rule = f"fewest kept offsets within {float(tol):.4g} of the best validation {metric}"
     table["selected"] = table.candidate == best
     over = json.loads(table.overrides[best])
-    choice = {"metric": metric, "seed": seed, "candidates": len(table), "selected": over,
+    choice = {"metric": metric, "rule": rule, "seed": seed, "candidates": len(table),
+              "selected": over,
               "val": {k: float(table[f"val_{k}"][best]) for k in METRICS},
               "spec": apply(spec, over)}
     return table, choice

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("the spec has no 'search' grid", path=args.spec)
     choice = search_table(args.windows, spec, f"{args.out}.tsv", f"{args.out}.json", args.seed,
                           args.metric)
-    print(f"{choice['candidates']} candidates; best by validation {args.metric}: "
+    print(f"{choice['candidates']} candidates; chosen by {choice['rule']}: "
           f"{json.dumps(choice['selected'], sort_keys=True)} "
           f"({choice['val'][args.metric]:.4f}); written to {args.out}.tsv and {args.out}.json",
           file=sys.stderr)
