@@ -23,6 +23,7 @@ from sklearn.metrics import roc_curve
 from kanbio.metrics import seed_mean_ci
 from kanbio.output import read_table
 from kanbio.report.layout import FIGURES, protocol_figures, protocol_kind
+from kanbio.report.readable import best_lines, readable_lines
 from kanbio.report.tables import compare_scores, mean_sd, test_scores
 
 SHOWN = ("acc", "mcc", "sn", "sp", "auroc", "auprc")
@@ -344,8 +345,10 @@ def results_page(page: Mapping[str, Any], res: Results, seeds: Sequence[int],
         body, line = section(res, proto, figures["results"], pair)
         glance.append(f"- **{proto['title']}**: {line}.")
         lines += body
+        lines += best_lines(res, proto)
         lines += _search_lines(res, datasets)
         lines += _motif_lines(res, datasets)
+        lines += readable_lines(res, datasets)
         if logo:
             lines += _logo_lines(logo, datasets[0], figures["logo"])
         sections += lines

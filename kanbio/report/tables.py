@@ -237,6 +237,17 @@ def _motif_lines(motif: dict[str, dict]) -> list[str]:
             lines.append(f"| {model} | {method} | {g['top_share']:.2f} | {g['flat_share']:.2f} | "
                          f"{top} |")
         lines.append("")
+    kept = [(model, m["sparsity"]) for model, m in sorted(motif.items())
+            if m.get("sparsity") and m["sparsity"]["n_offsets"] < m["sparsity"]["of_offsets"]]
+    if kept:
+        lines += ["First-layer groups kept by the sparse models (group lasso, pruned):", "",
+                  "| model | encoding | offsets kept | kept |", "|---|---|---|---|"]
+        for model, sp in kept:
+            what = "; ".join(f"{o}: {', '.join(f)}" for o, f in sp.get("features", {}).items()) \
+                or ", ".join(f"{o:+d}" for o in sp["offsets"])
+            lines.append(f"| {model} | {sp['encoding']} | {sp['n_offsets']} of "
+                         f"{sp['of_offsets']} | {what} |")
+        lines.append("")
     sym = [(model, m["symbolic"]) for model, m in sorted(motif.items()) if m.get("symbolic")]
     for model, sy in sym:
         lines.append(f"Symbolic formula of {model}: test AUROC {sy['formula_auroc']:.4f} vs the "

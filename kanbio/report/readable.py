@@ -1,0 +1,109 @@
+"""The results page's readable-model and best-model blocks: what each sparse or property KAN
+kept (offsets, properties, residues), how concentrated its logo is, its formula, and each KAN
+against the protocol's best model said plainly."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy import stats
+
+from kanbio.output import read_table
+
+if TYPE_CHECKING:
+    from kanbio.report.page import Results
+
+
+def best_lines(res: Results, proto: Mapping) -> list[str]:
+    """Each KAN against the model with the best test AUROC, said plainly: a paired bootstrap CI
+    for one test set, a t-interval over the folds' paired differences for several folds."""
+    datasets, kans = proto["datasets"], [m for m in res.models if m.startswith("kan")]
+    if not kans:
+        return []
+    per = res.per_fold(datasets)
+    means = {m: float(np.mean([per[d].auroc.get(m, np.nan) for d in datasets]))
+             for m in res.models}
+    best = max(means, key=lambda m: means[m])
+    lines = [f"**KAN against the best model** (highest test AUROC here: {best}, "
+             f"{means[best]:.3f}):", ""]
+    for m in kans:
+        if m == best:
+            lines.append(f"- {m} has the best test AUROC of the protocol.")
+            continue
+        if len(datasets) == 1:
+            c = res.compare(datasets[0], m, best)
+            diff, lo, hi = c["diff"], c["lo"], c["hi"]
+            how = "paired bootstrap over test windows"
+        else:
+            d = np.array([per[x].auroc.get(m, np.nan) - per[x].auroc.get(best, np.nan)
+                          for x in datasets])
+            diff, half = float(d.mean()), float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1)
+                                                / np.sqrt(len(d)))
+            lo, hi, how = diff - half, diff + half, f"t-interval over {len(d)} paired folds"
+        said = ("within the CI of the best" if lo <= 0 <= hi else
+                "**below the best: the whole CI lies under 0**" if hi < 0 else "above the best")
+        lines.append(f"- {m} − {best}: {diff:+.4f} [95% CI {lo:+.4f}, {hi:+.4f}] ({how}): "
+                     f"{said}.")
+    return [*lines, ""]
+
+
+def _residue_words(motif_path: str | os.PathLike, offsets: Sequence[int], n: int = 3) -> str:
+    """``-1: I L V up, P G D down; ...``: the exact signed residue attributions at kept offsets
+    (``attribution_residues.tsv`` beside ``motif.json``)."""
+    path = Path(motif_path).parent / "attribution_residues.tsv"
+    if not path.exists():
+        return ""
+    t = read_table(path)
+    t = t[t.method == ("exact" if (t.method == "exact").any() else "ism")]
+    parts = []
+    for o in offsets:
+        r = t[t.offset == o].sort_values("score")
+        if len(r):
+            up, down = "".join(r.residue.iloc[::-1][:n]), "".join(r.residue[:n])
+            parts.append(f"{o:+d}: {up} up, {down} down")
+    return "; ".join(parts)
+
+
+def readable_lines(res: Results, datasets: Sequence[str]) -> list[str]:
+    """Sparse and property KANs: kept offsets (and properties), logo signal, the formula."""
+    lines: list[str] = []
+    for m in res.models:
+        rows = []
+        for d in datasets:
+            paths = res.model_files(d, m).get("motif", [])
+            if not paths:
+                continue
+            motif = json.loads(Path(paths[0]).read_text())
+            sp = motif.get("sparsity")
+            if not sp or sp["n_offsets"] == sp["of_offsets"]:
+                continue
+            method = "exact" if "exact" in motif.get("logo_signal", {}) else "ism"
+            share = motif["logo_signal"][method]["top_share"]
+            kept = ", ".join(f"{k}: {'/'.join(v)}" for k, v in sp.get("features", {}).items()) \
+                or ", ".join(f"{o:+d}" for o in sp["offsets"])
+            rows.append((d, sp, share, kept, paths[0], motif))
+        if not rows:
+            continue
+        shares = [r[2] for r in rows]
+        lines += [f"**Readable model `{m}`** ({rows[0][1]['encoding']}; first explained seed): "
+                  f"median top-3 share of |attribution| {np.median(shares):.2f} over "
+                  f"{len(rows)} dataset(s).", "",
+                  "| dataset | test AUROC | offsets kept | kept (offset: properties) | top-3 share "
+                  "| residues at kept offsets (exact attribution) |", "|---|---|---|---|---|---|"]
+        per = res.per_fold([r[0] for r in rows])
+        for d, sp, share, kept, path, _ in rows:
+            words = _residue_words(path, sp["offsets"][:6])
+            lines.append(f"| {d} | {per[d].auroc.get(m, np.nan):.3f} | {sp['n_offsets']} of "
+                         f"{sp['of_offsets']} | {kept} | {share:.2f} | {words} |")
+        formula = Path(rows[0][4]).parent / "formula_properties.txt"
+        if formula.exists():
+            text = formula.read_text().split("\n\nfirst-layer edges")[0].strip()
+            lines += ["", f"Its formula on {rows[0][0]} (terms widest first; r² per edge in "
+                      "`formula_properties.txt`):", "", "```", text, "```"]
+        lines.append("")
+    return lines
