@@ -43,7 +43,8 @@ class _TorchClassifier(ClassifierMixin, BaseEstimator):
         return TrainConfig(optimizer=self.optimizer, lr=self.lr, epochs=self.epochs,
                            batch_size=self.batch_size, balance=self.balance,
                            patience=self.patience if self.validation_fraction else 0,
-                           lamb=getattr(self, "lamb", 0.0), l2=self.l2, device=self.device,
+                           lamb=getattr(self, "lamb", 0.0), l2=self.l2,
+                           group_lasso=self.group_lasso, device=self.device,
                            seed=self.random_state, progress=self.verbose)
 
     def _validate(self, X, reset: bool) -> np.ndarray:
@@ -104,9 +105,11 @@ class KANClassifier(_TorchClassifier):
     ----------
     hidden : hidden layer widths.
     grid, k, grid_range : B-spline grid intervals, order and initial range.
-    first_layer : "table", "spline" or "auto" (table on index windows, spline on dense
-        features); see :class:`kanbio.models.kan.KAN`.
-    optimizer, lr, epochs, batch_size, balance, patience, lamb, l2, device : see
+    first_layer : "table", "spline" or "auto" (table on one-hot index windows, spline on dense
+        features or another encoding); see :class:`kanbio.models.kan.KAN`.
+    encoding : residue encoding of index windows: "onehot", "blosum62" or "physchem"
+        (:mod:`kanbio.data.residues`).
+    optimizer, lr, epochs, batch_size, balance, patience, lamb, l2, group_lasso, device : see
         :class:`kanbio.train.TrainConfig`.
     validation_fraction : share of the training data held out for early stopping (0: none).
     random_state : seed of initialisation, shuffling and the validation split.
@@ -114,10 +117,12 @@ class KANClassifier(_TorchClassifier):
     """
 
     def __init__(self, hidden=(8,), grid=5, k=3, grid_range=(-1.0, 1.0), first_layer="auto",
-                 optimizer="adam", lr=None, epochs=60, batch_size=256, balance="weight",
-                 patience=8, lamb=0.0, l2=0.0, validation_fraction=0.1, device="cpu",
-                 random_state=0, verbose=False):
+                 encoding="onehot", optimizer="adam", lr=None, epochs=60, batch_size=256,
+                 balance="weight", patience=8, lamb=0.0, l2=0.0, group_lasso=0.0,
+                 validation_fraction=0.1, device="cpu", random_state=0, verbose=False):
         self.hidden = hidden
+        self.encoding = encoding
+        self.group_lasso = group_lasso
         self.grid = grid
         self.k = k
         self.grid_range = grid_range
@@ -136,11 +141,12 @@ class KANClassifier(_TorchClassifier):
         self.verbose = verbose
 
     def _build(self, width, window_length):
-        first = self.first_layer
+        first, encoding = self.first_layer, self.encoding if window_length else "onehot"
         if first == "auto":
-            first = "table" if window_length is not None else "spline"
+            first = "table" if window_length is not None and encoding == "onehot" else "spline"
         return KAN(width, grid=self.grid, k=self.k, grid_range=tuple(self.grid_range),
-                   window_length=window_length, seed=self.random_state, first_layer=first)
+                   window_length=window_length, seed=self.random_state, first_layer=first,
+                   encoding=encoding)
 
 
 class MLPClassifier(_TorchClassifier):
@@ -150,10 +156,13 @@ class MLPClassifier(_TorchClassifier):
     ``activation`` (``silu``, ``relu`` or ``tanh``).
     """
 
-    def __init__(self, hidden=(16,), activation="silu", optimizer="adam", lr=None, epochs=60,
-                 batch_size=256, balance="weight", patience=8, l2=0.0, validation_fraction=0.1,
-                 device="cpu", random_state=0, verbose=False):
+    def __init__(self, hidden=(16,), activation="silu", encoding="onehot", optimizer="adam",
+                 lr=None, epochs=60, batch_size=256, balance="weight", patience=8, l2=0.0,
+                 group_lasso=0.0, validation_fraction=0.1, device="cpu", random_state=0,
+                 verbose=False):
         self.hidden = hidden
+        self.encoding = encoding
+        self.group_lasso = group_lasso
         self.activation = activation
         self.optimizer = optimizer
         self.lr = lr
@@ -169,4 +178,4 @@ class MLPClassifier(_TorchClassifier):
 
     def _build(self, width, window_length):
         return MLP(width, window_length=window_length, activation=self.activation,
-                   seed=self.random_state)
+                   seed=self.random_state, encoding=self.encoding if window_length else "onehot")

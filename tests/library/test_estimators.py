@@ -55,3 +55,18 @@ def test_windows_cross_val_and_clone():
     assert set(clf.predict(X)) <= {0, 1}
     c.set_params(grid=4)
     assert c.grid == 4
+
+
+def test_estimators_take_an_encoding_and_a_group_lasso():
+    from kanbio.estimators import KANClassifier, MLPClassifier
+    from synthetic_windows import synthetic_windows
+
+    X, y = synthetic_windows("acidic", 120, 0)
+    for cls in (KANClassifier, MLPClassifier):
+        clf = cls(hidden=(2,), encoding="physchem", group_lasso=0.05, epochs=20, lr=0.01)
+        clf.fit(X, y)
+        assert clf.get_params()["encoding"] == "physchem"
+        assert clf.model_.encoding.name == "physchem"
+        kept = clf.model_.kept_groups().numpy()  # pruned after the group-lasso fit
+        assert 0 < kept.sum() < kept.size
+        assert clf.score(X, y) > 0.8
