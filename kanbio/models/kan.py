@@ -227,11 +227,9 @@ class KAN(WindowModel):
         if not stats:
             return out, None, None
         f = torch.bincount(flat.reshape(-1), minlength=length * A).to(v.dtype) / x.shape[0]
-        f = f.reshape(length, A, 1, 1)  # letter frequency per position
-        mean = (f * v).sum(1)  # (L, d, H)
-        var = ((f * v.square()).sum(1) - mean.square()).clamp_min(0)
-        return out, (f * v.abs()).sum(1).reshape(-1, v.shape[3]), var.sqrt().reshape(-1,
-                                                                                   v.shape[3])
+        f, h = f.reshape(length, A, 1, 1), v.shape[3]  # letter frequency per position
+        var = ((f * v.square()).sum(1) - (f * v).sum(1).square()).clamp_min(0)  # (L, d, H)
+        return out, (f * v.abs()).sum(1).reshape(-1, h), var.sqrt().reshape(-1, h)
 
     def forward(self, x: Tensor, cache_acts: bool | None = None) -> Tensor:
         """Logits (N, width[-1]) from index windows (N, L) or dense features (N, width[0]).
@@ -412,14 +410,12 @@ class KAN(WindowModel):
         """Mask the edges of dropped groups (see :meth:`can_drop_groups`)."""
         if not self.can_drop_groups():
             raise InputError("group pruning needs a table first layer on one-hot windows")
-        rows = drop.reshape(self.window_length, -1, 1)  # (L, 1 | d, 1)
-        per = A if self.encoding.is_onehot else self.encoding.dim
-        mask = self.layers[0].mask.view(self.window_length, per, -1)
-        mask.mul_((~rows).to(mask))
+        mask = self.layers[0].mask.view(self.window_length, -1 if self.encoding.is_onehot else
+                                        self.encoding.dim, self.width[1])
+        mask.mul_((~drop.reshape(self.window_length, -1, 1)).to(mask))  # (L, 1 | d, 1)
 
     def _table_rank(self) -> int:
-        """Free table entries per position and hidden unit: 21 for one-hot, and for d encoded
-        features at most ``d (G + k + 1)`` (each edge spans its ``G + k`` B-splines and ``b``)."""
+        """Free table entries per position and unit: 21, or ``d (G + k + 1)`` if fewer."""
         if self.encoding.is_onehot:
             return A
         return min(A, self.encoding.dim * (self.grid + self.k + 1))

@@ -8,15 +8,14 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
 from kanbio.output import read_table
 
-if TYPE_CHECKING:
-    from kanbio.report.page import Results
+Results = Any  # kanbio.report.page.Results (not imported: the page imports this module)
 
 
 def best_lines(res: Results, proto: Mapping) -> list[str]:

@@ -58,8 +58,9 @@ def test_windows_cross_val_and_clone():
 
 
 def test_estimators_take_an_encoding_and_a_group_lasso():
-    from kanbio.estimators import KANClassifier, MLPClassifier
     from synthetic_windows import synthetic_windows
+
+    from kanbio.estimators import KANClassifier, MLPClassifier
 
     X, y = synthetic_windows("acidic", 120, 0)
     for cls in (KANClassifier, MLPClassifier):
