@@ -69,9 +69,24 @@ def write_study(root: Path, datasets=("toy", "toy2"), n: int = 240) -> dict:
                     if name != "curve":
                         per[name].append(str(file))
             motif = base / "explain" / m / "seed0" / "motif.json"
+            extra = {}
+            if m == "kan":  # a sparse property KAN: kept groups, its formula, residue scores
+                extra["sparsity"] = {"encoding": "physchem", "offsets": [-3, 1],
+                                     "n_offsets": 2, "of_offsets": 9,
+                                     "features": {"-3": ["charge"], "+1": ["volume", "helix"]}}
+                (motif.parent).mkdir(parents=True, exist_ok=True)
+                (motif.parent / "formula_properties.txt").write_text(
+                    "logit = 2*s_1\n\ns_1 = 0.1 + 0.8*charge(-3)\n\nfirst-layer edges (...):\n"
+                    "  -3, charge -> s_1: x, r2 = 1.0000, span = 1.6\n")
+                write_table(pd.DataFrame({
+                    "method": "exact", "offset": [-3] * 3 + [1] * 3,
+                    "residue": list("RKD") + list("PGA"), "score": [2.0, 1.0, -1.5] * 2}),
+                    motif.parent / "attribution_residues.tsv")
             write_json({"known_motif_by_method": {"ism": [
                 {"offset": -3, "residues": "R", "effect": "enriched", "z": 4.0 + k,
-                 "found": True}]}}, motif)
+                 "found": True}]},
+                "logo_signal": {"ism": {"k": 3, "top_share": 0.5 + k / 10, "flat_share": 0.375,
+                                        "top_offsets": [-3, 1, 2]}}, **extra}, motif)
             per["motif"].append(str(motif))
             entry["seed_files"].setdefault("motif", {})[m] = {0: str(motif)}
             entry["models"][m] = per

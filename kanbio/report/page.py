@@ -23,7 +23,7 @@ from sklearn.metrics import roc_curve
 from kanbio.metrics import seed_mean_ci
 from kanbio.output import read_table
 from kanbio.report.layout import FIGURES, protocol_figures, protocol_kind
-from kanbio.report.readable import best_lines, readable_lines
+from kanbio.report.readable import best_lines, logo_signal_lines, readable_lines
 from kanbio.report.tables import compare_scores, mean_sd, test_scores
 
 SHOWN = ("acc", "mcc", "sn", "sp", "auroc", "auprc")
@@ -256,7 +256,9 @@ def _search_lines(res: Results, datasets: Sequence[str]) -> list[str]:
         return []
     lines = ["**Model selection** (validation split only; the test split is removed before "
              "the search reads the windows). One seed; each candidate is trained on the "
-             "training split and scored on validation; the best validation AUROC wins.", ""]
+             "training split and scored on validation; the best validation AUROC wins (a "
+             "model with `prefer_sparse`: the candidate keeping the fewest offsets within one "
+             "standard error of it).", ""]
     for m in searched:
         tabs = [res.search(d, m) for d in datasets]
         t = pd.concat(tabs, keys=range(len(tabs)), names=["fold"]).reset_index(level=0)
@@ -348,6 +350,7 @@ def results_page(page: Mapping[str, Any], res: Results, seeds: Sequence[int],
         lines += best_lines(res, proto)
         lines += _search_lines(res, datasets)
         lines += _motif_lines(res, datasets)
+        lines += logo_signal_lines(res, datasets)
         lines += readable_lines(res, datasets)
         if logo:
             lines += _logo_lines(logo, datasets[0], figures["logo"])

@@ -85,12 +85,23 @@ def test_page_from_a_file_map(files, tmp_path):
     assert logo in text
 
 
+def test_page_reports_sparse_models_logo_signal_and_the_best_model(files):
+    text = page.results_page(PAGE, page.Results(files, n_boot=30), [0, 1], None)
+    assert "**Readable model `kan`** (physchem; first explained seed)" in text
+    assert "| toy | " in text and "| 2 of 9 | -3: charge, +1: volume/helix |" in text
+    assert "-3: RKD up, DKR down; +1: PGA up, AGP down" in text
+    assert "s_1 = 0.1 + 0.8*charge(-3)" in text and "span = 1.6" not in text
+    assert "**Logo signal**" in text and "| kan | 0.55 | 0.50–0.60 | +1, +2, -3 |" in text
+    assert "**KAN against the best model** (highest test AUROC here:" in text
+    assert "t-interval over 2 paired folds" in text or "kan has the best test AUROC" in text
+
+
 def test_page_markdown_is_deterministic(files):
     res = page.Results(files, n_boot=30)
     first = page.results_page(PAGE, res, [0, 1], None, environment="test machine")
     again = page.results_page(PAGE, page.Results(files, n_boot=30), [0, 1], None,
                               environment="test machine")
     assert first == again and "Environment of this run: test machine" in first
-    assert "logo" not in first and "Paired per-fold comparison: kan better in" in first
+    assert "logo.png" not in first and "Paired per-fold comparison: kan better in" in first
     without_pair = page.results_page(PAGE, res, [0, 1], pair=("kan", "rf"))
     assert "Paired" not in without_pair
