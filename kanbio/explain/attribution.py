@@ -169,6 +169,9 @@ def kan_feature(model: KAN, idx: np.ndarray) -> Attribution:
     """pykan feature scores per one-hot input, summed per position (unsigned)."""
     if not isinstance(model, KAN) or model.window_length is None:
         raise InputError("feature scores need a KAN built for one-hot windows")
+    if not model.encoding.is_onehot:  # its inputs are residue features, not letters
+        raise InputError(f"feature scores need a one-hot KAN, not encoding "
+                         f"{model.encoding.name!r}")
     idx = _check_idx(idx, model.window_length)
     f = model.feature_scores(torch.as_tensor(idx)).double().reshape(-1, A).numpy()  # (L, 21)
     return Attribution("feature", f[:, :AA], f.sum(1))

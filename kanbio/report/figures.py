@@ -20,7 +20,6 @@ import torch
 from matplotlib.patches import Patch
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from kanbio.data.alphabet import A
 from kanbio.explain.attribution import AMINO_ACIDS, Attribution
 from kanbio.explain.formula import SymbolicModel
 from kanbio.models import KAN
@@ -124,12 +123,13 @@ def sequence_logo(att: Attribution, stem: str | os.PathLike, title: str = "") ->
 
 def network_diagram(model: KAN, idx: np.ndarray, stem: str | os.PathLike,
                     sym: SymbolicModel | None = None, title: str = "") -> list[Path]:
-    """KAN diagram: input positions (the 21 one-hot inputs of a position pooled), hidden and
-    output nodes; edge opacity by pykan edge score, hidden edges labelled with their fit."""
+    """KAN diagram: input positions (a position's first-layer inputs pooled: its 21 one-hot
+    letters, or its d encoded features), hidden and output nodes; edge opacity by pykan edge
+    score, hidden edges labelled with their fit."""
     with torch.no_grad():
         scores = [s.double().numpy() for s in model.edge_scores(torch.as_tensor(idx))]
     length = model.window_length
-    first = scores[0].reshape(length, A, -1).sum(1)  # (L, H)
+    first = scores[0].reshape(length, model.encoding.dim, -1).sum(1)  # (L, H)
     layers = [first, *scores[1:]]  # (in, out) per layer, inputs pooled per position
     sizes = [length, *[s.shape[1] for s in layers]]
     offsets = _offsets(length)
