@@ -61,9 +61,23 @@ One process; every model of a comparison sees the same data and the same mini-ba
     target of 1,000,000 windows in under 2 GB. It runs before (a) and (b) so that the high-water
     mark is its own.
 
+(d) Residue encodings (``--encodings onehot,blosum62,physchem``): for each encoding a KAN on
+    uint8 index windows (its fast path: a table over the 21 letters rebuilt from the encoded edge
+    values on every pass; spline first layer, and for onehot also the table first layer) and an
+    MLP of the same hidden width H on the same encoding, width ``[693, H, 1]``, on windows of 33
+    from the ``acidic`` task, Adam with kanbio's default first-layer rates (``lr / d`` for a
+    spline first layer on d features per residue, ``lr`` for a table one). For each batch size:
+    ``--encoding-rounds`` rounds of one epoch of the KAN and one of the MLP, back to back
+    (alternating which goes first, each after an untimed forward/backward), the fastest epoch of
+    each, the median KAN / MLP ratio of the rounds with its quartiles, and the test AUROC after
+    those epochs. Then a check per encoding: the largest absolute difference between the KAN's
+    fast path and its dense path (float one-hot rows through the encoding and the spline layer)
+    in the logits (float32 and float64) and in the parameter gradients (float64).
+
     python benchmarks/bench_models.py --quick                       # smoke run, < 1 minute
     python benchmarks/bench_models.py                               # default sizes, a few minutes
     python benchmarks/bench_models.py --windows 1000000 --parts c   # the 1 M window run alone
+    python benchmarks/bench_models.py --parts d --encodings onehot,physchem  # encodings only
 """
 
 from __future__ import annotations
@@ -94,6 +108,7 @@ import torch.nn.functional as F  # noqa: E402
 from kanbio.data.alphabet import ALPHABET, A  # noqa: E402
 from kanbio.data.encode import one_hot  # noqa: E402
 from kanbio.data.fasta import Protein  # noqa: E402
+from kanbio.data.residues import ENCODINGS  # noqa: E402
 from kanbio.data.synthetic import generate  # noqa: E402
 from kanbio.data.windows import extract  # noqa: E402
 from kanbio.metrics import auroc  # noqa: E402
@@ -110,6 +125,7 @@ QUICK = {
     "paired_rounds": 5,
     "tutorial_proteins": 30,
     "tutorial_seeds": 2,
+    "encoding_rounds": 15,
 }
 K_INDEX = ALPHABET.index("K")
 
@@ -247,16 +263,17 @@ class Candidate:
     note: str = ""
 
 
-def adam(model: torch.nn.Module, lr: float,
-         first_layer: torch.nn.Module | None) -> torch.optim.Adam:
-    """kanbio's Adam (fused where torch supports it: the same for every model)."""
+def adam(model: torch.nn.Module, lr: float, first_layer: torch.nn.Module | None,
+         first_scale: float = 1 / A) -> torch.optim.Adam:
+    """kanbio's Adam (fused where torch supports it: the same for every model); the parameters
+    of ``first_layer`` learn at ``lr * first_scale``."""
     params = [p for p in model.parameters() if p.requires_grad]
-    if first_layer is None:
+    if first_layer is None or first_scale == 1.0:
         return make_adam(params, lr)
     first = [p for p in first_layer.parameters() if p.requires_grad]
     ids = {id(p) for p in first}
     rest = [p for p in params if id(p) not in ids]
-    return make_adam([{"params": first, "lr": lr / A}, {"params": rest}], lr)
+    return make_adam([{"params": first, "lr": lr * first_scale}, {"params": rest}], lr)
 
 
 def run_steps(step: Callable, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
@@ -517,6 +534,97 @@ def part_b(args: argparse.Namespace, PyKAN: type | None, pykan_why: str) -> None
                   f"{statistics.fmean(diff):>+10.4f} (paired by seed, se {se:.4f})")
 
 
+def encoding_variants(encodings: list[str]) -> list[tuple[str, str]]:
+    """(encoding, first layer) of the KANs of (d): spline for every encoding, and the table first
+    layer (the default) for onehot."""
+    out = []
+    for enc in encodings:
+        out += [(enc, "table"), (enc, "spline")] if enc == "onehot" else [(enc, "spline")]
+    return out
+
+
+def fast_dense_gap(kan: KAN, idx: np.ndarray) -> tuple[float, float, float]:
+    """Largest |fast - dense| of a KAN's logits in float32 and float64, and of its parameter
+    gradients in float64 (index windows vs float one-hot rows)."""
+    x, d = torch.from_numpy(idx), torch.from_numpy(one_hot(idx))
+    with torch.no_grad():
+        gap32 = float((kan(x) - kan(d)).abs().max())
+    k64 = KAN.from_config(kan.config()).double()
+    k64.load_state_dict(kan.state_dict())
+    params = list(k64.parameters())
+    y_fast, y_dense = k64(x), k64(d.double())
+    g_fast = torch.autograd.grad(y_fast.square().sum(), params)
+    g_dense = torch.autograd.grad(y_dense.square().sum(), params)
+    gap64 = float((y_fast - y_dense).detach().abs().max())
+    grad64 = max(float((a - b).abs().max()) for a, b in zip(g_fast, g_dense, strict=True))
+    return gap32, gap64, grad64
+
+
+def part_d(args: argparse.Namespace) -> None:
+    L, H = 33, args.hidden
+    width = [L * A, H, 1]
+    encodings = [e.strip() for e in args.encodings.split(",") if e.strip()]
+    unknown = sorted(set(encodings) - set(ENCODINGS))
+    if unknown:
+        raise SystemExit(f"--encodings: unknown {', '.join(unknown)} (choose from "
+                         f"{', '.join(ENCODINGS)})")
+    variants = encoding_variants(encodings)
+    idx_tr, y_tr = task_windows("acidic", seed=args.seed + 5, n=args.n_train)
+    idx_te, y_te = task_windows("acidic", seed=args.seed + 6, n=args.n_test)
+    x_tr, x_te = torch.from_numpy(idx_tr), torch.from_numpy(idx_te)
+    yt = torch.from_numpy(y_tr).float()[:, None]
+    rounds = max(1, args.encoding_rounds)
+    print(
+        f"\n(d) residue encodings, L={L}, width [{L * A}, {H}, 1], grid {args.grid}, k {args.k}: "
+        f"acidic task, train {len(y_tr):,} windows ({y_tr.mean():.1%} positive), test "
+        f"{len(y_te):,}; KAN fast path (uint8) vs MLP of width {H} on the same encoding; "
+        f"{rounds} paired round(s) of one epoch each; AUROC after {rounds} epoch(s)"
+    )
+    for batch in args.batch_sizes:
+        steps = len(y_tr) // batch
+        if steps == 0:
+            print(f"\n  batch {batch}: skipped (fewer training windows than one batch)")
+            continue
+        print(f"\n  batch {batch}: {steps} steps/epoch")
+        print(f"  {'encoding':<10}{'KAN first':>10}{'KAN params':>11}{'MLP params':>11}"
+              f"{'KAN s/ep':>10}{'MLP s/ep':>10}{'KAN/MLP':>9}{'quartiles':>12}"
+              f"{'AUROC KAN':>10}{'MLP':>7}")
+        for enc, first in variants:
+            kan = KAN(width, args.grid, args.k, window_length=L, seed=args.seed,
+                      first_layer=first, encoding=enc)
+            mlp = MLP(width, window_length=L, seed=args.seed, encoding=enc)
+            scale = 1.0 / kan.encoding.dim if first == "spline" else 1.0  # fit's default
+            pair = [(kan, adam(kan, args.lr, kan.layers[0], scale)),
+                    (mlp, adam(mlp, args.lr, None))]
+            gen = torch.Generator().manual_seed(args.seed + 7)
+            secs: dict[int, list[float]] = {id(kan): [], id(mlp): []}
+            for r in range(rounds):
+                order = torch.randperm(len(y_tr), generator=gen)
+                for model, opt in pair if r % 2 == 0 else pair[::-1]:
+                    model.train()
+                    warm_up(model, model, x_tr[order[:batch]], yt[order[:batch]])
+                    t = time.perf_counter()
+                    run_steps(model, opt, x_tr, yt, order, batch)
+                    secs[id(model)].append(time.perf_counter() - t)
+            ratios = [a / b for a, b in zip(secs[id(kan)], secs[id(mlp)], strict=True)]
+            q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
+            auc_kan = float(auroc(y_te, kanbio_score(kan, x_te)))
+            auc_mlp = float(auroc(y_te, kanbio_score(mlp, x_te)))
+            print(f"  {enc:<10}{first:>10}{kan.n_params():>11,}{mlp.n_params():>11,}"
+                  f"{min(secs[id(kan)]):>10.3f}{min(secs[id(mlp)]):>10.3f}"
+                  f"{statistics.median(ratios):>9.2f}{f'{q[0]:.2f}-{q[2]:.2f}':>12}"
+                  f"{auc_kan:>10.4f}{auc_mlp:>7.4f}")
+    print(f"\n  fast path = dense path (max |fast - dense| on {min(2048, len(y_te)):,} test "
+          f"windows, freshly initialised KANs)")
+    print(f"  {'encoding':<10}{'KAN first':>10}{'logits f32':>13}{'logits f64':>13}"
+          f"{'grads f64':>13}")
+    for enc, first in variants:
+        kan = KAN(width, args.grid, args.k, window_length=L, seed=args.seed, first_layer=first,
+                  encoding=enc)
+        gaps = fast_dense_gap(kan, idx_te[:2048])
+        print(f"  {enc:<10}{first:>10}" + "".join(f"{g:>13.1e}" for g in gaps))
+
+
 def part_c(args: argparse.Namespace) -> None:
     L, H = 33, args.hidden
     base = maxrss_mb()
@@ -549,7 +657,8 @@ def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true",
                     help="small sizes, 1 epoch, eager pykan (< 1 minute)")
-    ap.add_argument("--parts", nargs="+", choices=["a", "b", "c"], default=["a", "b", "c"],
+    ap.add_argument("--parts", nargs="+", choices=["a", "b", "c", "d"],
+                    default=["a", "b", "c", "d"],
                     help="which parts to run ((c) also needs --windows)")
     ap.add_argument("--n-train", type=int, default=20480, help="(a) training windows")
     ap.add_argument("--n-test", type=int, default=5000, help="(a) test windows")
@@ -571,6 +680,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--tutorial-seeds", type=int, default=5,
                     help="(b) initialisation seeds per model (--seed, --seed + 1, ...)")
     ap.add_argument("--windows", type=int, default=0, help="(c) windows for the 1-epoch run")
+    ap.add_argument("--encodings", default=",".join(ENCODINGS),
+                    help="(d) comma-separated residue encodings to compare")
+    ap.add_argument("--encoding-rounds", type=int, default=21,
+                    help="(d) paired rounds of one KAN and one MLP epoch per encoding")
     ap.add_argument("--big-batch", type=int, default=512, help="(c) batch size")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
@@ -602,6 +715,8 @@ def main() -> None:
             part_a(args, PyKAN, info)
         if "b" in args.parts:
             part_b(args, PyKAN, info)
+    if "d" in args.parts:
+        part_d(args)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 

@@ -166,15 +166,13 @@ def kan_exact(model: KAN, idx: np.ndarray) -> Attribution:
 
 
 def kan_feature(model: KAN, idx: np.ndarray) -> Attribution:
-    """pykan feature scores per one-hot input, summed per position (unsigned). A KAN on d
-    residue properties scores its L * d inputs: positions sum their features, and each
-    position's score is split evenly over the 20 amino acids in the residue table."""
+    """pykan feature scores per one-hot input, summed per position (unsigned); one-hot KANs
+    only (an encoded KAN's inputs are residue features, not letters)."""
     if not isinstance(model, KAN) or model.window_length is None:
         raise InputError("feature scores need a KAN built for one-hot windows")
+    if not model.encoding.is_onehot:
+        raise InputError(f"feature scores need a one-hot KAN, not encoding "
+                         f"{model.encoding.name!r}")
     idx = _check_idx(idx, model.window_length)
-    f = model.feature_scores(torch.as_tensor(idx)).double().numpy()
-    f = f.reshape(model.window_length, -1)  # (L, 21) or (L, d)
-    if model.encoding.is_onehot:
-        return Attribution("feature", f[:, :AA], f.sum(1))
-    pos = f.sum(1)
-    return Attribution("feature", np.repeat(pos[:, None] / AA, AA, axis=1), pos)
+    f = model.feature_scores(torch.as_tensor(idx)).double().reshape(-1, A).numpy()  # (L, 21)
+    return Attribution("feature", f[:, :AA], f.sum(1))

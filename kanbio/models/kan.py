@@ -39,10 +39,7 @@ from torch import Tensor, nn
 from ..data.alphabet import A
 from ..errors import InputError
 from . import kernels
-from .autograd import (
-    CompiledKANFn,
-    OneHotKANLayerFn,
-)
+from .autograd import CompiledKANFn, OneHotKANLayerFn
 from .base import WindowModel, flat_index, onehot_sum
 from .bspline import Knots
 from .layer import KANLayer, TableLayer
@@ -165,7 +162,6 @@ class KAN(WindowModel):
         return out
 
     # -- forward -------------------------------------------------------------------------------
-
     def _compiled_plan(self, x: Tensor) -> tuple[tuple[Knots, Tensor | None, str], ...] | None:
         """(knots, mask, base_fun) per layer if the whole forward pass can run as
         :class:`CompiledKANFn` (index windows, compiled kernels available for the parameters,
@@ -440,7 +436,7 @@ class KAN(WindowModel):
         per_input = 4 + 2 * (G + 2 * k) + sum(5 * (G + 2 * k + 1 - j) for j in range(1, k + 1))
         per_edge = 2 * (G + k) + 4
         total = 0
-        for i, (n_in, n_out) in enumerate(pairwise(self.width)):
+        for i, (n_in, n_out) in enumerate(pairwise(self._layer_width(self.width))):
             if i == 0 and input == "onehot":
                 total += (self.window_length + 1) * n_out
             elif i == 0 and self.first_layer == "table":

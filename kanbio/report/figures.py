@@ -123,8 +123,9 @@ def sequence_logo(att: Attribution, stem: str | os.PathLike, title: str = "") ->
 
 def network_diagram(model: KAN, idx: np.ndarray, stem: str | os.PathLike,
                     sym: SymbolicModel | None = None, title: str = "") -> list[Path]:
-    """KAN diagram: input positions (the 21 one-hot inputs of a position pooled), hidden and
-    output nodes; edge opacity by pykan edge score, hidden edges labelled with their fit."""
+    """KAN diagram: input positions (a position's first-layer inputs pooled: its 21 one-hot
+    letters, or its d encoded features), hidden and output nodes; edge opacity by pykan edge
+    score, hidden edges labelled with their fit."""
     with torch.no_grad():
         scores = [s.double().numpy() for s in model.edge_scores(torch.as_tensor(idx))]
     length = model.window_length

@@ -1,8 +1,8 @@
 """Explain a trained checkpoint on a windows table: attributions, symbolic formula, motif checks.
 
 Everything that applies to the model type is run on (up to ``max_windows``) windows of one split:
-KAN: exact attribution, ISM, pykan feature scores and the symbolic formula; MLP, CNN and
-logistic baseline: ISM. Written into ``out_dir``:
+KAN: exact attribution, ISM, pykan feature scores (one-hot KANs) and the symbolic formula; MLP,
+CNN and logistic baseline: ISM. Written into ``out_dir``:
 
 - ``attribution_positions.tsv`` (``method, offset, score``) and ``attribution_residues.tsv``
   (``method, offset, residue, score``), definitions in :mod:`kanbio.explain.attribution`;
@@ -119,8 +119,10 @@ def explain(
     for i, m in enumerate(motifs):  # fail early on a bad entry
         mt.validate_motif(m, h, i)
 
-    methods = [att.kan_exact(model, idx), att.ism(model, idx), att.kan_feature(model, idx)] \
-        if kind == "kan" else [att.ism(model, idx)]
+    methods = [att.kan_exact(model, idx), att.ism(model, idx)] if kind == "kan" else \
+        [att.ism(model, idx)]
+    if kind == "kan" and model.encoding.is_onehot:  # pykan feature scores are per letter
+        methods.append(att.kan_feature(model, idx))
     write_table(pd.concat([a.position_frame() for a in methods]),
                 out / "attribution_positions.tsv")
     write_table(pd.concat([a.residue_frame() for a in methods]), out / "attribution_residues.tsv")
