@@ -218,10 +218,10 @@ class KAN(WindowModel):
             phi = layer.phi(x)  # (N, in, out)
             return layer(x), phi.abs().mean(0), phi.std(0, correction=0)
         flat = flat_index(x, length)  # (N, L)
+        if not stats:
+            return onehot_sum(flat, layer.encoded_table(self.encoding.matrix, length)), None, None
         v = layer.encoded_values(self.encoding.matrix, length)  # (L, 21, d, H)
         out = onehot_sum(flat, v.sum(2).reshape(length * A, -1))  # (N, H)
-        if not stats:
-            return out, None, None
         f = torch.bincount(flat.reshape(-1), minlength=length * A).to(v.dtype) / x.shape[0]
         f, h = f.reshape(length, A, 1, 1), v.shape[3]  # letter frequency per position
         var = ((f * v.square()).sum(1) - (f * v).sum(1).square()).clamp_min(0)  # (L, d, H)
@@ -383,8 +383,7 @@ class KAN(WindowModel):
         acts on. Dense models: the layer's ``phi(1) - phi(0)``."""
         if self.encoding.is_onehot:
             return self.layers[0].onehot_table()[0]
-        v = self.layers[0].encoded_values(self.encoding.matrix, self.window_length)
-        return v.sum(2).reshape(self.window_length * A, -1)
+        return self.layers[0].encoded_table(self.encoding.matrix, self.window_length)
 
     has_groups = True
 
