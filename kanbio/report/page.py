@@ -296,13 +296,15 @@ def _motif_lines(res: Results, datasets: Sequence[str]) -> list[str]:
         return []
     many = len(datasets) > 1
     lines = ["**Known motif** (signed residue attributions; found = |z| ≥ 3 in the expected "
-             "direction" + (", counted over folds" if many else "") + "):", "",
+             "direction" + (", counted over folds" if many else "") + "; a pruned model's "
+             "background is exactly 0, hence its very large z):", "",
              "| model | method | offset | residues | expected | z" + (" (median)" if many else "")
              + " | found |", "|---|---|---|---|---|---|---|"]
     for (m, method, off, res_, eff), v in sorted(rows.items()):
         z = float(np.median([a for a, _ in v]))
         found = f"{sum(f for _, f in v)}/{len(v)}" if many else ("yes" if v[0][1] else "no")
-        lines.append(f"| {m} | {method} | {off:+d} | {res_} | {eff} | {z:+.1f} | {found} |")
+        shown = f"{z:+.1f}" if abs(z) < 1000 else f"{'>' if z > 0 else '<'} {z:+.0e}"
+        lines.append(f"| {m} | {method} | {off:+d} | {res_} | {eff} | {shown} | {found} |")
     return [*lines, ""]
 
 

@@ -19,7 +19,8 @@ Results = Any  # kanbio.report.page.Results (not imported: the page imports this
 
 
 def best_lines(res: Results, proto: Mapping) -> list[str]:
-    """Each KAN against the model with the best test AUROC, said plainly: a paired bootstrap CI
+    """Each KAN against the model with the best test AUROC (and logistic regression), said
+    plainly: a paired bootstrap CI
     for one test set, a t-interval over the folds' paired differences for several folds."""
     datasets, kans = proto["datasets"], [m for m in res.models if m.startswith("kan")]
     if not kans:
@@ -29,24 +30,25 @@ def best_lines(res: Results, proto: Mapping) -> list[str]:
              for m in res.models}
     best = max(means, key=lambda m: means[m])
     lines = [f"**KAN against the best model** (highest test AUROC here: {best}, "
-             f"{means[best]:.3f}):", ""]
-    for m in kans:
-        if m == best:
+             f"{means[best]:.3f}) and against logistic regression:", ""]
+    rivals = [best, *(["logistic"] if "logistic" in res.models and best != "logistic" else [])]
+    for m, rival in ((m, r) for m in kans for r in rivals):
+        if m == rival:
             lines.append(f"- {m} has the best test AUROC of the protocol.")
             continue
         if len(datasets) == 1:
-            c = res.compare(datasets[0], m, best)
+            c = res.compare(datasets[0], m, rival)
             diff, lo, hi = c["diff"], c["lo"], c["hi"]
             how = "paired bootstrap over test windows"
         else:
-            d = np.array([per[x].auroc.get(m, np.nan) - per[x].auroc.get(best, np.nan)
+            d = np.array([per[x].auroc.get(m, np.nan) - per[x].auroc.get(rival, np.nan)
                           for x in datasets])
             diff, half = float(d.mean()), float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1)
                                                 / np.sqrt(len(d)))
             lo, hi, how = diff - half, diff + half, f"t-interval over {len(d)} paired folds"
-        said = ("within the CI of the best" if lo <= 0 <= hi else
-                "**below the best: the whole CI lies under 0**" if hi < 0 else "above the best")
-        lines.append(f"- {m} − {best}: {diff:+.4f} [95% CI {lo:+.4f}, {hi:+.4f}] ({how}): "
+        said = (f"not distinguishable from {rival} (the CI contains 0)" if lo <= 0 <= hi else
+                f"**below {rival}: the whole CI lies under 0**" if hi < 0 else f"above {rival}")
+        lines.append(f"- {m} − {rival}: {diff:+.4f} [95% CI {lo:+.4f}, {hi:+.4f}] ({how}): "
                      f"{said}.")
     return [*lines, ""]
 
