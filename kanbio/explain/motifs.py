@@ -44,6 +44,7 @@ def logo_signal(position: np.ndarray, k: int = 3) -> dict:
     offsets, the centre (the candidate residue itself) excluded.
 
     1.0 means every bit of signal sits at ``k`` offsets; ``k / (L - 1)`` is a flat logo.
+    ``top_offsets`` leaves out offsets without signal (a sparse model may keep fewer than k).
     """
     position = np.abs(np.asarray(position, np.float64))
     h = len(position) // 2
@@ -53,7 +54,7 @@ def logo_signal(position: np.ndarray, k: int = 3) -> dict:
     order = np.argsort(-score, kind="stable")[: min(k, len(score))]
     return {"k": int(len(order)), "top_share": float(score[order].sum() / total) if total else 0.0,
             "flat_share": float(len(order) / max(len(score), 1)),
-            "top_offsets": [int(o) for o in offsets[order]]}
+            "top_offsets": [int(o) for o in offsets[order] if score[offsets == o][0] > 0]}
 
 
 def motif_recovery(position: np.ndarray, planted: Sequence[int]) -> dict:

@@ -137,6 +137,10 @@ def test_logo_signal_share_of_the_top_offsets() -> None:
     got = logo_signal(sharp)
     assert got["top_offsets"] == [-3, 1, 2] and got["top_share"] == pytest.approx(3.5 / 3.55)
     assert logo_signal(np.zeros(5))["top_share"] == 0.0
+    sparse = np.zeros(9)
+    sparse[[3, 6]] = [1.0, -2.0]  # a pruned model: two offsets carry everything
+    got = logo_signal(sparse)
+    assert got["top_share"] == 1.0 and got["top_offsets"] == [2, -1]
 
 
 def test_motif_recovery_ranking() -> None:
