@@ -213,10 +213,14 @@ def group_penalty(model: torch.nn.Module, strength: float) -> torch.Tensor | flo
     position's table rows for one-hot windows, a position's feature otherwise); added to the
     mean training loss, so it pushes whole positions (features) to zero together. 0.0 when off
     or for a model without groups (CNN, logistic)."""
-    if strength <= 0 or not getattr(model, "has_groups", False) or \
-            getattr(model, "window_length", None) is None:
+    if strength <= 0 or not _has_groups(model):
         return 0.0
     return strength * model.group_norms().sum()
+
+
+def _has_groups(model: torch.nn.Module) -> bool:
+    """A KAN or MLP built for windows: its first layer has position (x feature) groups."""
+    return getattr(model, "has_groups", False) and getattr(model, "window_length", None)
 
 
 def _regularisation(model: torch.nn.Module, cfg: TrainConfig,
@@ -328,8 +332,7 @@ def fit(model: torch.nn.Module, x_train: np.ndarray, y_train: np.ndarray,
                 break
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k != "epoch"})
     model.load_state_dict(best_state)
-    if cfg.group_lasso > 0 and cfg.group_prune > 0 and torch.is_tensor(
-            group_penalty(model, 1.0)):
+    if cfg.group_lasso > 0 and cfg.group_prune > 0 and _has_groups(model):
         if model.can_drop_groups():
             model.prune_groups(cfg.group_prune)
         else:

@@ -147,7 +147,8 @@ class PropertyFormula:
 
 @torch.no_grad()
 def property_formula(model: KAN, idx: np.ndarray, lib: Sequence[str] = DEFAULT_LIB,
-                     r2_tol: float = 1e-3) -> PropertyFormula:
+                     r2_tol: float = 1e-3, head: SymbolicModel | None = None
+                     ) -> PropertyFormula:
     """Fit every live first-layer edge of a KAN on residue properties, and its head.
 
     Parameters
@@ -156,6 +157,7 @@ def property_formula(model: KAN, idx: np.ndarray, lib: Sequence[str] = DEFAULT_L
     idx : (N, L) index windows for the head's fit (see :func:`auto_symbolic`).
     lib, r2_tol : see :func:`kanbio.explain.symbolic.fit_edges`; the :data:`MAX_FITTED` widest
         edges get the whole library, the others ``x`` (a line through their 21 values).
+    head : the model's :func:`auto_symbolic` fit, if already made (else it is fitted on ``idx``).
     """
     if not isinstance(model, KAN) or model.window_length is None or model.encoding.is_onehot:
         raise InputError("a property formula needs a KAN on windows with a residue-property "
@@ -184,4 +186,5 @@ def property_formula(model: KAN, idx: np.ndarray, lib: Sequence[str] = DEFAULT_L
         "offset": p - length // 2, "feature": [names[i] for i in k], "node": j + 1,
         "function": fn, "a": params[:, 0], "b": params[:, 1], "c": params[:, 2],
         "d": params[:, 3], "r2": r2, "span": span[p, k, j]}, columns=TERM_COLUMNS)
-    return PropertyFormula(enc.name, names, matrix, terms, auto_symbolic(model, idx, lib=lib))
+    return PropertyFormula(enc.name, names, matrix, terms,
+                           head if head is not None else auto_symbolic(model, idx, lib=lib))

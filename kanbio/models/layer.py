@@ -154,30 +154,35 @@ class KANLayer(MaskedEdges):
             self.coef, self.scale_base, self.scale_sp, self._live_mask(), self._knots()
         )
 
-    def encoded_values(self, matrix: Tensor, length: int) -> Tensor:
-        """Edge values on encoded letters, for a first layer whose input ``p * d + k`` is feature
-        k of position p: ``V[p, a, k, j] = phi_{p d + k, j}(E[a, k])``, (L, 21, d, out), from the
-        encoding ``E`` (21, d); differentiable in the parameters."""
-        n_letters, d = matrix.shape
-        x = matrix.to(self.coef).repeat(1, length)  # (21, L d): column p d + k is E[:, k]
-        return self.phi(x).reshape(n_letters, length, d, self.out_dim).transpose(0, 1)
-
-    def encoded_table(self, matrix: Tensor, length: int) -> Tensor:
-        """``encoded_values(matrix, length).sum(2)`` as (L * 21, out), fast: one batched product
-        per position of the letters' features ``[b(x), B_1(x) .. B_nb(x)]`` (constant, cached
-        per grid) with the weights ``[w_b, w_s c_1 .. w_s c_nb]`` of its d edges."""
+    def _encoded_parts(self, matrix: Tensor, length: int) -> tuple[Tensor, Tensor]:
+        """A first layer whose input ``p * d + k`` is feature k of position p, on the 21
+        encoded letters ``E`` (21, d): their features ``[b(x), B_1(x) .. B_nb(x)]`` per edge,
+        (L, 21, d, nb + 1), constant and cached per grid, and the edges' weights ``[w_b, w_s c_1
+        .. w_s c_nb]``, (L, d, nb + 1, out), differentiable; ``phi = features . weights``."""
         d = matrix.shape[1]
         key = (id(self.grid), self.grid._version, id(matrix), str(self.coef.dtype))
         if getattr(self, "_feat_key", None) != key:
             with torch.no_grad():
-                x = matrix.to(self.coef).repeat(1, length)  # (21, L d)
+                x = matrix.to(self.coef).repeat(1, length)  # (21, L d): column p d + k = E[:, k]
                 basis = self._bases(x).permute(2, 1, 0)  # (21, L d, nb)
                 feat = torch.cat([BASE_FUNS[self.base_fun](x).unsqueeze(-1), basis], -1)
-                feat = feat.reshape(len(x), length, -1).transpose(0, 1).contiguous()
-            self._feat, self._feat_key = feat, key  # (L, 21, d (nb + 1))
+                feat = feat.reshape(len(x), length, d, -1).transpose(0, 1).contiguous()
+            self._feat, self._feat_key = feat, key
         sb, ss = self._masked_scales()  # (L d, out)
         w = torch.cat([sb.unsqueeze(1), (self.coef * ss).transpose(0, 1)], 1)  # (L d, nb+1, out)
-        t = torch.bmm(self._feat, w.reshape(length, d * w.shape[1], -1))  # (L, 21, out)
+        return self._feat, w.reshape(length, d, -1, self.out_dim)
+
+    def encoded_values(self, matrix: Tensor, length: int) -> Tensor:
+        """Edge values on the encoded letters (see :meth:`_encoded_parts`): ``V[p, a, k, j] =
+        phi_{p d + k, j}(E[a, k])``, (L, 21, d, out), differentiable in the parameters."""
+        feat, w = self._encoded_parts(matrix, length)
+        return torch.einsum("pakb,pkbj->pakj", feat, w)
+
+    def encoded_table(self, matrix: Tensor, length: int) -> Tensor:
+        """``encoded_values(matrix, length).sum(2)`` as (L * 21, out), fast: one batched product
+        per position over its d edges at once."""
+        feat, w = self._encoded_parts(matrix, length)
+        t = torch.bmm(feat.flatten(2), w.flatten(1, 2))  # (L, 21, out)
         return t.reshape(-1, self.out_dim)
 
     def onehot_values(self) -> tuple[Tensor, Tensor]:

@@ -11,8 +11,8 @@ from ..data.residues import ENCODINGS, encoding_matrix
 from ..errors import InputError
 
 
-def onehot_csr(idx: np.ndarray, window_length: int | None = None) -> Any:
-    """Sparse one-hot matrix (N, L * 21) from index windows (N, L); column ``p * 21 + a``."""
+def _check_windows(idx: np.ndarray, window_length: int | None = None) -> np.ndarray:
+    """Index windows (N, L) of alphabet indices, else an InputError."""
     idx = np.asarray(idx)
     if idx.ndim != 2 or (window_length is not None and idx.shape[1] != window_length):
         raise InputError(
@@ -22,6 +22,12 @@ def onehot_csr(idx: np.ndarray, window_length: int | None = None) -> Any:
         raise InputError(f"index windows must be integers, got {idx.dtype}")
     if idx.size and (idx.min() < 0 or idx.max() >= A):
         raise InputError(f"index windows must hold alphabet indices 0..{A - 1}")
+    return idx
+
+
+def onehot_csr(idx: np.ndarray, window_length: int | None = None) -> Any:
+    """Sparse one-hot matrix (N, L * 21) from index windows (N, L); column ``p * 21 + a``."""
+    idx = _check_windows(idx, window_length)
     n, length = idx.shape
     cols = (idx.astype(np.int64) + A * np.arange(length)).ravel()  # (N * L,)
     data = np.ones(n * length, dtype=np.float64)
@@ -33,11 +39,10 @@ def onehot_csr(idx: np.ndarray, window_length: int | None = None) -> Any:
 def encoded_features(idx: np.ndarray, encoding: str, window_length: int | None = None) -> Any:
     """Features of index windows (N, L): the sparse one-hot matrix for onehot, else the dense
     (N, L * d) matrix with column ``p * d + k`` feature k of the residue at position p."""
-    x = onehot_csr(idx, window_length)  # validates
     if encoding == "onehot":
-        return x
-    e = encoding_matrix(encoding)  # (21, d)
-    return e[np.asarray(idx, dtype=np.intp)].reshape(len(idx), -1)
+        return onehot_csr(idx, window_length)
+    idx = _check_windows(idx, window_length)
+    return encoding_matrix(encoding)[idx.astype(np.intp)].reshape(len(idx), -1)
 
 
 class LogisticBaseline:

@@ -51,12 +51,16 @@ class Results:
         self.files, self.n_boot = files, n_boot
         self.models = list(next(iter(files.values()))["models"]) if files else []
         self._scores: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
+        self._accuracy: dict[str, pd.DataFrame] = {}
 
     def model_files(self, dataset: str, model: str) -> Mapping[str, Any]:
         return self.files[dataset]["models"][model]
 
     def accuracy(self, dataset: str) -> pd.DataFrame:
-        return read_table(self.files[dataset]["accuracy"])
+        """``accuracy.tsv`` of a dataset, read once (callers must not modify it)."""
+        if dataset not in self._accuracy:
+            self._accuracy[dataset] = read_table(self.files[dataset]["accuracy"])
+        return self._accuracy[dataset]
 
     def summary(self, dataset: str) -> dict:
         return json.loads(Path(self.files[dataset]["summary"]).read_text())

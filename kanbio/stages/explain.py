@@ -154,8 +154,7 @@ def explain(
         sym, result["symbolic"] = _symbolic(model, idx, y, idx_all, table, out, seed, max_windows,
                                             library)
         if not model.encoding.is_onehot:
-            result["properties"] = _properties(model, idx, y, idx_all, table, out, seed,
-                                               max_windows, library)
+            result["properties"] = _properties(model, idx, y, sym, out, library)
     write_json(result, out / "motif.json")
     if figures:
         _figures(model, kind, idx, methods, sym, planted, Path(figures_dir or out), prefix,
@@ -217,12 +216,10 @@ def sparsity(model) -> dict[str, Any]:
     return out
 
 
-def _properties(model, idx, y, idx_all, table, out, seed, max_windows, library=None
-                ) -> dict[str, Any]:
-    """Fit and write the formula in residue properties; its AUROC beside the network's."""
-    train = _sample(np.flatnonzero(table.split == "train"), max_windows, seed)
-    form = property_formula(model, idx_all[train] if len(train) else idx,
-                            lib=library or DEFAULT_LIB)
+def _properties(model, idx, y, sym, out, library=None) -> dict[str, Any]:
+    """Fit and write the formula in residue properties on the head already fitted (``sym``);
+    its AUROC beside the network's."""
+    form = property_formula(model, idx, lib=library or DEFAULT_LIB, head=sym)
     write_text(form.to_text(), out / "formula_properties.txt")
     write_text(form.to_latex(), out / "formula_properties.tex")
     write_table(form.terms, out / "formula_properties.tsv")
