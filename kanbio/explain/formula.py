@@ -121,6 +121,37 @@ class SymbolicModel:
     def _const_lines(self, digits: int) -> list[str]:
         return [f"b_{j + 1} = {v:.{digits}g}" for j, v in enumerate(self.const)]
 
+    def term_lines(self, max_offsets: int = 6, share: float = 0.25) -> list[str]:
+        """Each ``s_j`` in named residues: per offset the table centred on its median over the
+        20 amino acids (the medians moved into the constant), offsets widest first (span over
+        the 20), letters at least ``share`` of the offset's span from 0 named with their values.
+
+        ``s_1 = 0.84 + t(+2) + t(+1)`` then ``t(+2): T +2.10, S +1.85, P -0.95 (others within
+        +-0.31)``. Offsets whose table is flat (a pruned position) are left out; the lines are
+        exact up to the rounding of the values shown and the letters folded into "others".
+        """
+        length, _, n_hidden = self.table.shape
+        offsets = np.arange(length) - length // 2
+        centred = self.table - np.median(self.table[:, :20], axis=1, keepdims=True)
+        const = self.const + np.median(self.table[:, :20], axis=1).sum(0)
+        span = np.ptp(self.table[:, :20], axis=1)  # (L, H)
+        lines = []
+        for j in range(n_hidden):
+            live = np.flatnonzero(span[:, j] > 1e-9 * max(1.0, span[:, j].max()))
+            order = live[np.argsort(-span[live, j], kind="stable")]
+            shown, rest = order[:max_offsets], len(order) - min(len(order), max_offsets)
+            head = " + ".join([f"{const[j]:.3g}", *(f"t({offsets[p]:+d})" for p in shown)])
+            lines.append(f"s_{j + 1} = {head}" + (f" + {rest} narrower offsets" if rest else ""))
+            for p in shown:
+                v = centred[p, :, j]
+                big = np.flatnonzero(np.abs(v) >= share * span[p, j])
+                big = big[np.argsort(-v[big], kind="stable")]
+                small = np.setdiff1d(np.arange(A), big)
+                named = ", ".join(f"{ALPHABET[a]} {v[a]:+.2f}" for a in big)
+                lines.append(f"  t({offsets[p]:+d}): {named} (others within "
+                             f"±{np.abs(v[small]).max() if len(small) else 0:.2f})")
+        return lines
+
     def edge_frame(self) -> pd.DataFrame:
         """One row per fitted edge: ``layer, source, target, function, a, b, c, d, r2``."""
         rows = []
@@ -143,6 +174,10 @@ class SymbolicModel:
             f"s_j = b_j + sum over p = -{h}..+{h} of T_j[p, a_p]   (a_p: residue at offset p; "
             "T_j in formula_tables.tsv)",
             *self._const_lines(digits),
+            "",
+            "the same in named residues (each offset centred on its median over the 20 amino "
+            "acids):",
+            *self.term_lines(),
             "",
             "fitted edges (layer, source -> target: function, r2):",
             *(f"  {r.layer}, {r.source} -> {r.target}: {r.function}, r2 = {r.r2:.4f}"

@@ -67,7 +67,9 @@ class KAN(WindowModel):
         first layer is a spline :class:`KANLayer` on the ``L * d`` features, edge ``(p * d + k,
         j)`` a function of feature k at position p; on index windows it is still a table,
         ``T[p, a, j] = sum_k phi_{p d + k, j}(E[a, k])``, rebuilt from the 21 letters' values
-        on every pass (:meth:`KANLayer.encoded_values`), so training keeps the gather-sum cost.
+        on every pass as one sparse product with the letters' cached basis values
+        (:class:`~kanbio.models.encoded_table.EncodedTableFn`), so training keeps the gather-sum
+        cost.
 
     Examples
     --------

@@ -17,8 +17,10 @@ from .autograd import (
     KANLayerFn,
     LocalKANLayerFn,
     OneHotTable,
+    _masked,
 )
 from .bspline import BASE_FUNS, Knots
+from .encoded_table import EncodedTableFn, letter_matrices
 
 
 class MaskedEdges(nn.Module):
@@ -103,6 +105,13 @@ class KANLayer(MaskedEdges):
         self._mask_key: tuple | None = None
 
     # -- constants that depend on the grid / mask buffers only -------------------------------
+    def __getstate__(self) -> dict:
+        """Without the letter-feature caches (sparse tensors cannot be copied or pickled)."""
+        state = dict(super().__getstate__())
+        for name in ("_feat", "_feat_key", "_letter_mats"):
+            state.pop(name, None)
+        return state
+
     def _knots(self) -> Knots:
         g = self.grid  # a new tensor (a new id) on any change of shape, dtype or device
         key = (id(g), g._version, g.data_ptr())
@@ -154,11 +163,10 @@ class KANLayer(MaskedEdges):
             self.coef, self.scale_base, self.scale_sp, self._live_mask(), self._knots()
         )
 
-    def _encoded_parts(self, matrix: Tensor, length: int) -> tuple[Tensor, Tensor]:
-        """A first layer whose input ``p * d + k`` is feature k of position p, on the 21
-        encoded letters ``E`` (21, d): their features ``[b(x), B_1(x) .. B_nb(x)]`` per edge,
-        (L, 21, d, nb + 1), constant and cached per grid, and the edges' weights ``[w_b, w_s c_1
-        .. w_s c_nb]``, (L, d, nb + 1, out), differentiable; ``phi = features . weights``."""
+    def _encoded_features(self, matrix: Tensor, length: int) -> Tensor:
+        """The 21 encoded letters' features per edge of a first layer whose input ``p * d + k``
+        is feature k of position p: ``[b(E[a, k]), B_1(E[a, k]) .. B_nb(E[a, k])]``, (L, 21, d,
+        nb + 1), constant and cached per grid (with the sparse form of :class:`EncodedTableFn`)."""
         d = matrix.shape[1]
         key = (id(self.grid), self.grid._version, id(matrix), str(self.coef.dtype))
         if getattr(self, "_feat_key", None) != key:
@@ -168,9 +176,16 @@ class KANLayer(MaskedEdges):
                 feat = torch.cat([BASE_FUNS[self.base_fun](x).unsqueeze(-1), basis], -1)
                 feat = feat.reshape(len(x), length, d, -1).transpose(0, 1).contiguous()
             self._feat, self._feat_key = feat, key
+            self._letter_mats = letter_matrices(feat)  # sparse F, F^T of EncodedTableFn
+        return self._feat
+
+    def _encoded_parts(self, matrix: Tensor, length: int) -> tuple[Tensor, Tensor]:
+        """The letters' features (:meth:`_encoded_features`) and the edges' weights ``[w_b, w_s
+        c_1 .. w_s c_nb]``, (L, d, nb + 1, out), differentiable; ``phi = features . weights``."""
+        feat = self._encoded_features(matrix, length)
         sb, ss = self._masked_scales()  # (L d, out)
         w = torch.cat([sb.unsqueeze(1), (self.coef * ss).transpose(0, 1)], 1)  # (L d, nb+1, out)
-        return self._feat, w.reshape(length, d, -1, self.out_dim)
+        return feat, w.reshape(length, matrix.shape[1], -1, self.out_dim)
 
     def encoded_values(self, matrix: Tensor, length: int) -> Tensor:
         """Edge values on the encoded letters (see :meth:`_encoded_parts`): ``V[p, a, k, j] =
@@ -179,11 +194,11 @@ class KANLayer(MaskedEdges):
         return torch.einsum("pakb,pkbj->pakj", feat, w)
 
     def encoded_table(self, matrix: Tensor, length: int) -> Tensor:
-        """``encoded_values(matrix, length).sum(2)`` as (L * 21, out), fast: one batched product
-        per position over its d edges at once."""
-        feat, w = self._encoded_parts(matrix, length)
-        t = torch.bmm(feat.flatten(2), w.flatten(1, 2))  # (L, 21, out)
-        return t.reshape(-1, self.out_dim)
+        """``encoded_values(matrix, length).sum(2)`` as (L * 21, out), fast: one sparse product
+        with the letters' cached basis values (:class:`EncodedTableFn`)."""
+        self._encoded_features(matrix, length)
+        sb, ss = _masked(self.scale_base, self.scale_sp, self._live_mask())
+        return EncodedTableFn.apply(*self._letter_mats, self.coef, sb, ss)
 
     def onehot_values(self) -> tuple[Tensor, Tensor]:
         """Edge values on binary input: ``phi(0)`` and ``phi(1) - phi(0)``, (in, out) each."""

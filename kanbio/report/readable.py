@@ -70,6 +70,21 @@ def _residue_words(motif_path: str | os.PathLike, offsets: Sequence[int], n: int
     return "; ".join(parts)
 
 
+def _formula_text(folder: Path) -> tuple[str, str]:
+    """The readable part of a model's formula: in residue properties (other encodings than
+    onehot) or in named residues at the kept offsets (onehot); "" when neither was written."""
+    props, plain = folder / "formula_properties.txt", folder / "formula.txt"
+    if props.exists():
+        return props.read_text().split("\n\nfirst-layer edges")[0].strip(), props.name
+    if not plain.exists():
+        return "", plain.name
+    blocks = plain.read_text().split("\n\n")
+    named = [b for b in blocks if b.startswith("the same in named residues")]
+    if not named:
+        return "", plain.name
+    return blocks[0].strip() + "\n" + named[0].split("\n", 1)[1].strip(), plain.name
+
+
 def readable_lines(res: Results, datasets: Sequence[str]) -> list[str]:
     """Sparse and property KANs: kept offsets (and properties), logo signal, the formula."""
     lines: list[str] = []
@@ -102,11 +117,10 @@ def readable_lines(res: Results, datasets: Sequence[str]) -> list[str]:
             words = _residue_words(path, sp["offsets"][:6])
             lines.append(f"| {d} | {per[d].auroc.get(m, np.nan):.3f} | {sp['n_offsets']} of "
                          f"{sp['of_offsets']} | {kept} | {share:.2f} | {words} |")
-        formula = Path(rows[0][4]).parent / "formula_properties.txt"
-        if formula.exists():
-            text = formula.read_text().split("\n\nfirst-layer edges")[0].strip()
-            lines += ["", f"Its formula on {rows[0][0]} (terms widest first; r² per edge in "
-                      "`formula_properties.txt`):", "", "```", text, "```"]
+        text, name = _formula_text(Path(rows[0][4]).parent)
+        if text:
+            lines += ["", f"Its formula on {rows[0][0]} (terms widest first; every edge in "
+                      f"`{name}`):", "", "```", text, "```"]
         lines.append("")
     return lines
 

@@ -4,6 +4,8 @@ rules."""
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +32,7 @@ from kanbio.models import (
     table_form,
 )
 from kanbio.models.checkpoint import load, save
+from kanbio.models.encoded_table import EncodedTableFn
 from kanbio.output import write_table
 from kanbio.stages.explain import explain
 
@@ -164,6 +167,31 @@ def test_encoded_values_are_the_edge_functions_on_the_letters(enc: str) -> None:
     with torch.no_grad():
         torch.testing.assert_close(v[p, a, k], layer.phi(x)[0, p * DIM[enc] + k], rtol=0,
                                    atol=1e-12)
+
+
+@pytest.mark.parametrize("enc", ["blosum62", "physchem"])
+def test_encoded_table_gradients_and_copies(enc: str) -> None:
+    """The sparse table node: gradcheck in float64 with pruned edges, and a model that has
+    cached its letter matrices still deep-copies and pickles (the caches are rebuilt)."""
+    model = perturbed(kan_spline(enc))
+    layer = model.layers[0]
+    with torch.no_grad():
+        layer.mask[2:5] = 0
+    layer.encoded_table(model.encoding.matrix, L)
+    f, ft = layer._letter_mats
+    params = [t.detach().clone().requires_grad_() for t in
+              (layer.coef, layer.scale_base * layer.mask, layer.scale_sp * layer.mask)]
+    assert torch.autograd.gradcheck(lambda c, sb, ss: EncodedTableFn.apply(f, ft, c, sb, ss),
+                                    params)
+    idx = torch.randint(0, A, (40, L), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        want = model(idx)
+        torch.testing.assert_close(copy.deepcopy(model)(idx), want, rtol=0, atol=0)
+        buf = io.BytesIO()
+        torch.save(model, buf)
+        buf.seek(0)
+        torch.testing.assert_close(torch.load(buf, weights_only=False)(idx), want, rtol=0,
+                                   atol=0)
 
 
 # ------------------------------------------------------------------------------ table form
