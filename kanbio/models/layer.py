@@ -195,7 +195,10 @@ class KANLayer(MaskedEdges):
 
     def encoded_table(self, matrix: Tensor, length: int) -> Tensor:
         """``encoded_values(matrix, length).sum(2)`` as (L * 21, out), fast: one sparse product
-        with the letters' cached basis values (:class:`EncodedTableFn`)."""
+        with the letters' cached basis values (:class:`EncodedTableFn`; sparse CSR products run
+        on CPUs and CUDA GPUs, other devices take the dense sum)."""
+        if self.coef.device.type not in ("cpu", "cuda"):
+            return self.encoded_values(matrix, length).sum(2).reshape(-1, self.out_dim)
         self._encoded_features(matrix, length)
         sb, ss = _masked(self.scale_base, self.scale_sp, self._live_mask())
         return EncodedTableFn.apply(*self._letter_mats, self.coef, sb, ss)
