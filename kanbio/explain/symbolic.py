@@ -11,8 +11,9 @@ against complexity in the same spirit), by the complexity order
     0 < x < exp = tanh = sigmoid < x^2 = x^3 < abs = gaussian < sin
 
 (monotone shapes a reader knows first; among equals the higher r^2, then the library order). A
-periodic function is never chosen for a curve that is monotone over its sampled range: a sine
-fits almost any gentle curve on half a period, which would misread an S-curve as an oscillation.
+periodic function is never chosen for a curve that is monotone over its sampled range (up to
+2% of its range, :func:`monotone`): a sine fits almost any gentle curve on half a period, which
+would misread an S-curve as an oscillation.
 
 First-layer edges on one-hot windows see only 0 and 1, so they are exactly ``phi(0) + Delta x``
 (r^2 = 1) and are never fitted: the first layer is recorded as the table ``T[p, a, j]`` (a
@@ -211,13 +212,16 @@ def fit_edges(
     return EdgeFit(fn, np.stack([a, b, c, d], 1), r2)
 
 
-def monotone(x: np.ndarray, y: np.ndarray, tol: float = 1e-6) -> np.ndarray:
-    """(E,) True where ``y`` never turns along increasing ``x`` (steps below ``tol`` times the
-    range of ``y`` ignored): x, y (n, E)."""
+def monotone(x: np.ndarray, y: np.ndarray, tol: float = 0.02) -> np.ndarray:
+    """(E,) True where ``y`` is monotone along increasing ``x`` up to ``tol`` of its range: it
+    never falls back more than that below its running maximum (or rises above its running
+    minimum), so sampling noise and a flat tail do not make an S-curve "turn": x, y (n, E)."""
     order = np.argsort(x, axis=0, kind="stable")
-    dy = np.diff(np.take_along_axis(y, order, 0), axis=0)  # (n - 1, E)
+    ys = np.take_along_axis(y, order, 0)
     eps = tol * np.maximum(np.ptp(y, 0), 1e-300)
-    return (dy >= -eps).all(0) | (dy <= eps).all(0)
+    rising = (np.maximum.accumulate(ys, 0) - ys).max(0) <= eps
+    falling = (ys - np.minimum.accumulate(ys, 0)).max(0) <= eps
+    return rising | falling
 
 
 def _fit_one(

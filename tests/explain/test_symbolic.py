@@ -14,7 +14,7 @@ from kanbio.data.synthetic import generate
 from kanbio.data.windows import extract
 from kanbio.errors import InputError
 from kanbio.explain.formula import auto_symbolic
-from kanbio.explain.symbolic import SYMBOLIC_LIB, fit_edges, register
+from kanbio.explain.symbolic import SYMBOLIC_LIB, fit_edges, monotone, register
 from kanbio.metrics import auroc
 from kanbio.models import KAN
 from kanbio.models.inference import predict_logit
@@ -99,6 +99,17 @@ def test_monotone_curves_never_get_a_periodic_function() -> None:
     assert f.fn[0] in ("sigmoid", "tanh") and f.fn[1] in ("x", "x^3") and f.fn[2] == "sin"
     assert SYMBOLIC_LIB["tanh"].complexity < SYMBOLIC_LIB["x^3"].complexity \
         < SYMBOLIC_LIB["sin"].complexity
+
+
+def test_monotone_up_to_small_wiggles_but_not_a_real_turn() -> None:
+    x = np.linspace(-1.0, 1.0, 201)
+    s_curve = np.tanh(2 * x)
+    wiggly = s_curve + 0.01 * np.sin(40 * x)  # turns by well under 2% of the range
+    hump = s_curve - 0.6 * np.clip(x - 0.6, 0, None)  # rises, then falls back ~10% of range
+    y = np.stack([s_curve, wiggly, -wiggly, hump], 1)
+    assert monotone(x[:, None].repeat(4, 1), y).tolist() == [True, True, True, False]
+    f = fit_edges(x[:, None].repeat(2, 1), y[:, 1:3])
+    assert not any(SYMBOLIC_LIB[n].periodic for n in f.fn)
 
 
 def test_registered_function_is_used_by_name() -> None:
