@@ -14,10 +14,13 @@ import pandas as pd
 import sympy
 import torch
 
-from kanbio.data.alphabet import ALPHABET, A
+from kanbio.data.alphabet import ALPHABET, PAD_INDEX, A
 from kanbio.errors import InputError
 from kanbio.explain.symbolic import DEFAULT_LIB, SYMBOLIC_LIB, EdgeFit, fit_edges
 from kanbio.models import KAN
+
+#: Header of the formula.txt block that writes each node in named residues (read by the page).
+NAMED_RESIDUES = "the same in named residues"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -132,9 +135,10 @@ class SymbolicModel:
         """
         length, _, n_hidden = self.table.shape
         offsets = np.arange(length) - length // 2
-        centred = self.table - np.median(self.table[:, :20], axis=1, keepdims=True)
-        const = self.const + np.median(self.table[:, :20], axis=1).sum(0)
-        span = np.ptp(self.table[:, :20], axis=1)  # (L, H)
+        amino = self.table[:, :PAD_INDEX]  # the 20 amino acids (X, the last letter, left out)
+        median = np.median(amino, axis=1, keepdims=True)  # (L, 1, H)
+        centred, const = self.table - median, self.const + median.sum((0, 1))
+        span = np.ptp(amino, axis=1)  # (L, H)
         lines = []
         for j in range(n_hidden):
             live = np.flatnonzero(span[:, j] > 1e-9 * max(1.0, span[:, j].max()))
@@ -175,8 +179,7 @@ class SymbolicModel:
             "T_j in formula_tables.tsv)",
             *self._const_lines(digits),
             "",
-            "the same in named residues (each offset centred on its median over the 20 amino "
-            "acids):",
+            f"{NAMED_RESIDUES} (each offset centred on its median over the 20 amino acids):",
             *self.term_lines(),
             "",
             "fitted edges (layer, source -> target: function, r2):",

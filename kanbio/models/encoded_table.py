@@ -34,9 +34,7 @@ def letter_matrices(feat: Tensor) -> tuple[Tensor, Tensor]:
     with warnings.catch_warnings():  # torch marks sparse CSR as beta
         warnings.simplefilter("ignore", UserWarning)
         f = torch.sparse_coo_tensor(torch.stack([rows[keep], cols[keep]]), feat[keep], shape)
-        ft = torch.sparse_coo_tensor(torch.stack([cols[keep], rows[keep]]), feat[keep],
-                                     shape[::-1])
-        return _csr32(f), _csr32(ft)
+        return _csr32(f), _csr32(f.t())
 
 
 def _csr32(m: Tensor) -> Tensor:

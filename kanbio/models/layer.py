@@ -179,6 +179,11 @@ class KANLayer(MaskedEdges):
             self._letter_mats = letter_matrices(feat)  # sparse F, F^T of EncodedTableFn
         return self._feat
 
+    def _letter_matrices(self, matrix: Tensor, length: int) -> tuple[Tensor, Tensor]:
+        """The sparse ``F``, ``F^T`` of :class:`EncodedTableFn`, cached with the features."""
+        self._encoded_features(matrix, length)
+        return self._letter_mats
+
     def _encoded_parts(self, matrix: Tensor, length: int) -> tuple[Tensor, Tensor]:
         """The letters' features (:meth:`_encoded_features`) and the edges' weights ``[w_b, w_s
         c_1 .. w_s c_nb]``, (L, d, nb + 1, out), differentiable; ``phi = features . weights``."""
@@ -199,9 +204,8 @@ class KANLayer(MaskedEdges):
         on CPUs and CUDA GPUs, other devices take the dense sum)."""
         if self.coef.device.type not in ("cpu", "cuda"):
             return self.encoded_values(matrix, length).sum(2).reshape(-1, self.out_dim)
-        self._encoded_features(matrix, length)
         sb, ss = _masked(self.scale_base, self.scale_sp, self._live_mask())
-        return EncodedTableFn.apply(*self._letter_mats, self.coef, sb, ss)
+        return EncodedTableFn.apply(*self._letter_matrices(matrix, length), self.coef, sb, ss)
 
     def onehot_values(self) -> tuple[Tensor, Tensor]:
         """Edge values on binary input: ``phi(0)`` and ``phi(1) - phi(0)``, (in, out) each."""

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from kanbio.explain.formula import NAMED_RESIDUES
 from kanbio.output import read_table
 
 Results = Any  # kanbio.report.page.Results (not imported: the page imports this module)
@@ -79,7 +80,7 @@ def _formula_text(folder: Path) -> tuple[str, str]:
     if not plain.exists():
         return "", plain.name
     blocks = plain.read_text().split("\n\n")
-    named = [b for b in blocks if b.startswith("the same in named residues")]
+    named = [b for b in blocks if b.startswith(NAMED_RESIDUES)]
     if not named:
         return "", plain.name
     return blocks[0].strip() + "\n" + named[0].split("\n", 1)[1].strip(), plain.name
