@@ -66,8 +66,9 @@ def onehot_sum(flat: Tensor, table: Tensor, bias: Tensor | None = None) -> Tenso
     return OneHotSum.apply(flat, table, bias)
 
 
-def flat_index(idx: Tensor, window_length: int) -> Tensor:
-    """Validate index windows (N, L) with values 0..20 and return flat columns ``p * 21 + a``."""
+def flat_index(idx: Tensor, window_length: int, letter_major: bool = False) -> Tensor:
+    """Validate index windows (N, L) with values 0..20 and return flat columns ``p * 21 + a``
+    (``a * L + p`` with ``letter_major``)."""
     if idx.dim() != 2 or idx.shape[1] != window_length:
         raise InputError(
             f"index windows must have shape (N, {window_length}), got {tuple(idx.shape)}"
@@ -76,8 +77,10 @@ def flat_index(idx: Tensor, window_length: int) -> Tensor:
         raise InputError(f"index windows must be an integer tensor, got {idx.dtype}")
     if idx.numel() and (int(idx.max()) >= A or (idx.dtype != torch.uint8 and int(idx.min()) < 0)):
         raise InputError(f"index windows must hold alphabet indices 0..{A - 1}")
-    offsets = torch.arange(0, window_length * A, A, device=idx.device)  # (L,)
-    return idx.long() + offsets  # (N, L)
+    flat = idx.to(torch.int64, copy=True)  # (N, L)
+    if letter_major:
+        return flat.mul_(window_length).add_(torch.arange(window_length, device=idx.device))
+    return flat.add_(torch.arange(0, window_length * A, A, device=idx.device))
 
 
 class WindowModel(nn.Module):

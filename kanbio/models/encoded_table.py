@@ -7,17 +7,55 @@ B-splines are non-zero at any point, so the table is one sparse product
 
     T = F @ [c * ss ; sb],      F[(p, a), (i, p, k)] = B_i(E[a, k]),  F[(p, a), (p, k)] = b(E[a, k])
 
-with the columns of ``F`` in the memory order of the coefficients ``c`` (G + k, L d, out): no
-copy of the parameters, and the backward pass is the product with the cached ``F^T``.
+with the columns of ``F`` in the memory order of the coefficients ``c`` (G + k, L d, out), and the
+backward pass is the product with the cached ``F^T``.
+
+When every position has the same letter features (always, unless a grid was adapted per input),
+``F`` is block-diagonal with one block ``V`` (21, (nb + 1) d) repeated L times, and the table is
+one dense product instead,
+
+    T[a, (p, j)] = sum_(i, k) V[a, (i, k)] W[(i, k), (p, j)],   W[(i, k), (p, j)] = w[i, p d + k, j]
+
+with ``w = [sb ; c * ss]``: a (21, (nb + 1) d) x ((nb + 1) d, L out) matrix product and its
+transpose in the backward pass, which BLAS runs several times faster than the sparse products at
+these sizes. The layout changes between ``w`` and ``W`` (and back for the gradients) are one
+compiled pass each on the CPU (:mod:`kanbio.models.kernels`), tensor operations elsewhere. The
+product's natural row order is letter-major (``a * L + p``); :class:`EncodedSumFn` takes it as
+it is and does the gather-sum over the windows in the same autograd node.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+
+from ..data.alphabet import A
+from . import kernels
+from .base import gather_sum_grad
+
+
+class LetterForm(NamedTuple):
+    """The constant operands of :class:`EncodedTableFn`: the sparse ``F`` and ``F^T``
+    (:func:`letter_matrices`) and, where every position has the same letter features, their
+    shared block ``V`` (21, (nb + 1) d) with columns ``(i, k)`` and its transpose (else None)."""
+
+    f: Tensor
+    ft: Tensor
+    v: Tensor | None
+    vt: Tensor | None
+
+
+def letter_form(feat: Tensor) -> LetterForm:
+    """:class:`LetterForm` of the letters' features ``feat`` (L, 21, d, nb + 1)."""
+    f, ft = letter_matrices(feat)
+    if not torch.equal(feat, feat[:1].expand_as(feat)):
+        return LetterForm(f, ft, None, None)
+    v = feat[0].transpose(1, 2).reshape(feat.shape[1], -1).contiguous()  # (21, (nb + 1) d)
+    return LetterForm(f, ft, v, v.t().contiguous())
 
 
 def letter_matrices(feat: Tensor) -> tuple[Tensor, Tensor]:
@@ -44,25 +82,95 @@ def _csr32(m: Tensor) -> Tensor:
                                    c.shape)
 
 
+def _swap(t: Tensor, rows: int, out: int) -> Tensor:
+    """(rows, cols / out, out) -> (cols / out, rows, out) as a contiguous 2-d table."""
+    return t.reshape(rows, -1, out).transpose(0, 1).reshape(-1, out)
+
+
+def table_forward(form: LetterForm, coef: Tensor, sb: Tensor, ss: Tensor, dense: bool = True,
+                  letter_major: bool = False) -> Tensor:
+    """``T`` from coef (nb, L d, out) and the masked scales sb, ss (L d, out): (L * 21, out),
+    rows ``p * 21 + a``, or with ``letter_major`` (21 * L, out), rows ``a * L + p`` (the dense
+    product's own order, no copies). The dense product runs where the positions share one
+    block (``form.v``) unless ``dense=False``, else the sparse products."""
+    nb, n_in, out = coef.shape
+    length = form.f.shape[0] // A
+    if not (dense and form.v is not None):
+        t = form.f @ torch.cat([(coef * ss).view(-1, out), sb])  # rows in F's column order
+        return _swap(t, length, out) if letter_major else t
+    d = n_in // length
+    if kernels.enabled(coef):
+        w = kernels.encoded_weights(coef, ss, sb, d)
+    else:
+        w = coef.new_empty(nb + 1, d, length, out)  # W[(i, k), (p, j)]
+        w[0] = sb.view(length, d, out).transpose(0, 1)
+        torch.mul(coef.view(nb, length, d, out).transpose(1, 2),
+                  ss.view(length, d, out).transpose(0, 1), out=w[1:])
+    t = form.v @ w.view((nb + 1) * d, length * out)  # (21, L out)
+    return t.view(-1, out) if letter_major else _swap(t, A, out)
+
+
+def table_backward(form: LetterForm, coef: Tensor, ss: Tensor, g: Tensor, dense: bool = True,
+                   letter_major: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients (coef, sb, ss) of :func:`table_forward` from ``g``, the gradient of ``T``."""
+    nb, n_in, out = coef.shape
+    length = form.f.shape[0] // A
+    if not (dense and form.v is not None):
+        gw = form.ft @ (_swap(g, A, out) if letter_major else g.contiguous())  # ((nb+1) L d, out)
+        gcs, g_sb = gw[: nb * n_in].view(coef.shape), gw[nb * n_in:]
+        return gcs * ss, g_sb, (gcs * coef).sum(0)
+    d = n_in // length
+    g2 = g.reshape(A, -1) if letter_major else _swap(g, length, out).view(A, -1)
+    gw = (form.vt @ g2).view(nb + 1, d, length, out)  # gradient of W
+    if kernels.enabled(gw):
+        g_coef, g_ss, g_sb = kernels.encoded_grads(gw, coef, ss)
+        return g_coef, g_sb, g_ss
+    gw = gw.transpose(1, 2)  # (nb + 1, L, d, out)
+    gcs, g_sb = gw[1:].contiguous().view(coef.shape), gw[0].reshape(n_in, out)
+    return gcs * ss, g_sb, (gcs * coef).sum(0)
+
+
 class EncodedTableFn(torch.autograd.Function):
-    """``(F, F^T, coef (nb, L d, out), sb, ss (L d, out))`` -> ``T`` (L * 21, out); ``F`` is a
-    constant (:func:`letter_matrices`), ``sb`` and ``ss`` the masked scales."""
+    """``(form, coef, sb, ss, dense, letter_major)`` -> :func:`table_forward`; ``form`` is the
+    constant :class:`LetterForm`."""
 
     @staticmethod
-    def forward(ctx: Any, f: Tensor, ft: Tensor, coef: Tensor, sb: Tensor, ss: Tensor
-                ) -> Tensor:
-        out = coef.shape[2]
-        w = torch.cat([(coef * ss).view(-1, out), sb])  # rows in F's column order
-        ctx.save_for_backward(ft, coef, ss)
-        return f @ w
+    def forward(ctx: Any, form: LetterForm, coef: Tensor, sb: Tensor, ss: Tensor,
+                dense: bool = True, letter_major: bool = False) -> Tensor:
+        ctx.form, ctx.dense, ctx.letter_major = form, dense, letter_major
+        ctx.save_for_backward(coef, ss)
+        return table_forward(form, coef, sb, ss, dense, letter_major)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:  # g (L * 21, out)
-        ft, coef, ss = ctx.saved_tensors
-        gw = ft @ g.contiguous()  # ((nb + 1) L d, out)
-        n = coef.shape[0] * coef.shape[1]
-        gcs, g_sb = gw[:n].view(coef.shape), gw[n:]
-        g_coef = gcs * ss if ctx.needs_input_grad[2] else None
-        g_ss = (gcs * coef).sum(0) if ctx.needs_input_grad[4] else None
-        return None, None, g_coef, g_sb if ctx.needs_input_grad[3] else None, g_ss
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        coef, ss = ctx.saved_tensors
+        grads = table_backward(ctx.form, coef, ss, g, ctx.dense, ctx.letter_major)
+        return None, *(t if need else None for t, need in
+                       zip(grads, ctx.needs_input_grad[1:4], strict=True)), None, None
+
+
+class EncodedSumFn(torch.autograd.Function):
+    """``(flat, form, coef, sb, ss)`` -> ``sum_p T[flat[n, p]]`` (N, out) for letter-major flat
+    columns ``a * L + p``: the table and its gather-sum in one node (one step of bookkeeping
+    less per pass than :class:`EncodedTableFn` followed by :class:`~kanbio.models.base.
+    OneHotSum`)."""
+
+    @staticmethod
+    def forward(ctx: Any, flat: Tensor, form: LetterForm, coef: Tensor, sb: Tensor,
+                ss: Tensor) -> Tensor:
+        ctx.form = form
+        ctx.save_for_backward(flat, coef, ss)
+        table = table_forward(form, coef, sb, ss, letter_major=True)
+        if kernels.enabled(table):
+            return kernels.onehot_sum(flat, table, None)
+        return F.embedding_bag(flat, table, mode="sum")
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
+        flat, coef, ss = ctx.saved_tensors
+        g_table = gather_sum_grad(flat, g, ctx.form.f.shape[0])
+        grads = table_backward(ctx.form, coef, ss, g_table, letter_major=True)
+        return None, None, *(t if need else None for t, need in
+                             zip(grads, ctx.needs_input_grad[2:5], strict=True))

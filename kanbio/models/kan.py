@@ -66,10 +66,10 @@ class KAN(WindowModel):
     encoding : residue encoding (:mod:`kanbio.data.residues`). With anything but onehot the
         first layer is a spline :class:`KANLayer` on the ``L * d`` features, edge ``(p * d + k,
         j)`` a function of feature k at position p; on index windows it is still a table,
-        ``T[p, a, j] = sum_k phi_{p d + k, j}(E[a, k])``, rebuilt from the 21 letters' values
-        on every pass as one sparse product with the letters' cached basis values
-        (:class:`~kanbio.models.encoded_table.EncodedTableFn`), so training keeps the gather-sum
-        cost.
+        ``T[p, a, j] = sum_k phi_{p d + k, j}(E[a, k])``, rebuilt on every pass as one matrix
+        product of the letters' cached basis values with the coefficients, table and gather-sum
+        in one node (:class:`~kanbio.models.encoded_table.EncodedSumFn`), so training keeps the
+        gather-sum cost.
 
     Examples
     --------
@@ -219,9 +219,10 @@ class KAN(WindowModel):
                 return layer(x), None, None
             phi = layer.phi(x)  # (N, in, out)
             return layer(x), phi.abs().mean(0), phi.std(0, correction=0)
+        if not stats:  # rows a * L + p: the table's cheapest order
+            flat = flat_index(x, length, letter_major=True)
+            return layer.encoded_sum(flat, self.encoding.matrix, length), None, None
         flat = flat_index(x, length)  # (N, L)
-        if not stats:
-            return onehot_sum(flat, layer.encoded_table(self.encoding.matrix, length)), None, None
         v = layer.encoded_values(self.encoding.matrix, length)  # (L, 21, d, H)
         out = onehot_sum(flat, v.sum(2).reshape(length * A, -1))  # (N, H)
         f = torch.bincount(flat.reshape(-1), minlength=length * A).to(v.dtype) / x.shape[0]

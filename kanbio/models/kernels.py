@@ -19,7 +19,7 @@ adapted (non-uniform) hidden grids, when numba cannot be imported or fails to co
 when the environment sets ``KANBIO_KERNELS=torch``.
 
 Compilation and its disk cache. Decorating a kernel compiles nothing; the first :func:`enabled`
-call for a dtype compiles (or loads from the cache) all six kernels for the argument types of the
+call for a dtype compiles (or loads from the cache) all kernels for the argument types of the
 training path, and falls back to the tensor paths if that fails. Compiled code is cached on disk
 and reused by every later process on the machine (and CPU type). The cache goes where numba puts
 it (``NUMBA_CACHE_DIR`` if set and writable, else the package's ``__pycache__``, else
@@ -226,6 +226,8 @@ def _compile(dt: type) -> None:
     state = (np.zeros((i, n), np.int32), z(i, n), z(i, n), z(i, o, n))
     _local_forward(x, x, coef, io, io, w, h, h, code, cst, q, z(n, o), *state)
     _local_backward(no, *state, coef, io, w, True, z(n, i), z(nb, i, o), z(i, o), z(i, o))
+    _encoded_weights(z(nb, 4, o), z(4, o), z(4, o), z(nb + 1, 2, 2, o))  # L 2, d 2
+    _encoded_grads(z(nb + 1, 2, 2, o), z(nb, 4, o), z(4, o), z(nb, 4, o), z(4, o), z(4, o))
 
 
 def _inline(fn: Any) -> Any:
@@ -407,6 +409,65 @@ def onehot_kan_backward(flat: Tensor, g: Tensor, s01: np.ndarray, ss: Tensor, v0
     gss, gsb = np.empty((n_in, n_out), dt), np.empty((n_in, n_out), dt)
     _onehot_kan_backward(view(flat), view(g), s01, view(ss), v01, dt(f0), dt(df), gc, gss,
                          gsb)
+    return torch.from_numpy(gc), torch.from_numpy(gss), torch.from_numpy(gsb)
+
+
+# ------------------------------------------------------------ KAN first layer, encoded letters
+# The layout changes around the dense product of :class:`~kanbio.models.encoded_table.
+# EncodedTableFn`: W[i, k, p, j] = [sb ; coef * ss][i, p d + k, j] and back to the parameters'
+# gradients, each one pass instead of a chain of strided tensor operations.
+@_jit
+def _encoded_weights(coef: np.ndarray, ss: np.ndarray, sb: np.ndarray,
+                     w: np.ndarray) -> None:  # pragma: no cover
+    nb, n_in, h = coef.shape
+    d, length = w.shape[1], w.shape[2]
+    for i in range(nb + 1):  # in the order of W, reading each parameter row once
+        for k in range(d):
+            for p in range(length):
+                f = p * d + k
+                if i == 0:
+                    for j in range(h):
+                        w[0, k, p, j] = sb[f, j]
+                else:
+                    for j in range(h):
+                        w[i, k, p, j] = coef[i - 1, f, j] * ss[f, j]
+
+
+@_jit
+def _encoded_grads(gw: np.ndarray, coef: np.ndarray, ss: np.ndarray, gc: np.ndarray,
+                   gss: np.ndarray, gsb: np.ndarray) -> None:  # pragma: no cover
+    nb, n_in, h = coef.shape
+    d, length = gw.shape[1], gw.shape[2]
+    for k in range(d):
+        for p in range(length):
+            f = p * d + k
+            for j in range(h):
+                gsb[f, j] = gw[0, k, p, j]
+                gss[f, j] = 0.0
+    for i in range(nb):  # in the order of gw: one pass, no dependence between neighbours
+        for k in range(d):
+            for p in range(length):
+                f = p * d + k
+                for j in range(h):
+                    x = gw[i + 1, k, p, j]
+                    gss[f, j] += x * coef[i, f, j]
+                    gc[i, f, j] = x * ss[f, j]
+
+
+def encoded_weights(coef: Tensor, ss: Tensor, sb: Tensor, d: int) -> Tensor:
+    """``W`` (nb + 1, d, L, out) from coef (nb, L d, out) and the masked scales (L d, out)."""
+    nb, n_in, h = coef.shape
+    w = np.empty((nb + 1, d, n_in // d, h), _DTYPES[coef.dtype])
+    _encoded_weights(view(coef.contiguous()), view(ss.contiguous()), view(sb.contiguous()), w)
+    return torch.from_numpy(w)
+
+
+def encoded_grads(gw: Tensor, coef: Tensor, ss: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients (coef, ss, sb) from the gradient ``gw`` of :func:`encoded_weights`' ``W``."""
+    dt = _DTYPES[gw.dtype]
+    gc, gss, gsb = np.empty(coef.shape, dt), np.empty(ss.shape, dt), np.empty(ss.shape, dt)
+    _encoded_grads(view(gw.contiguous()), view(coef.contiguous()), view(ss.contiguous()), gc,
+                   gss, gsb)
     return torch.from_numpy(gc), torch.from_numpy(gss), torch.from_numpy(gsb)
 
 

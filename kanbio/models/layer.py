@@ -19,8 +19,9 @@ from .autograd import (
     OneHotTable,
     _masked,
 )
+from .base import onehot_sum
 from .bspline import BASE_FUNS, Knots
-from .encoded_table import EncodedTableFn, letter_matrices
+from .encoded_table import EncodedSumFn, EncodedTableFn, LetterForm, letter_form
 
 
 class MaskedEdges(nn.Module):
@@ -108,7 +109,7 @@ class KANLayer(MaskedEdges):
     def __getstate__(self) -> dict:
         """Without the letter-feature caches (sparse tensors cannot be copied or pickled)."""
         state = dict(super().__getstate__())
-        for name in ("_feat", "_feat_key", "_letter_mats"):
+        for name in ("_feat", "_feat_key", "_letters"):
             state.pop(name, None)
         return state
 
@@ -176,13 +177,13 @@ class KANLayer(MaskedEdges):
                 feat = torch.cat([BASE_FUNS[self.base_fun](x).unsqueeze(-1), basis], -1)
                 feat = feat.reshape(len(x), length, d, -1).transpose(0, 1).contiguous()
             self._feat, self._feat_key = feat, key
-            self._letter_mats = letter_matrices(feat)  # sparse F, F^T of EncodedTableFn
+            self._letters = letter_form(feat)  # constants of EncodedTableFn
         return self._feat
 
-    def _letter_matrices(self, matrix: Tensor, length: int) -> tuple[Tensor, Tensor]:
-        """The sparse ``F``, ``F^T`` of :class:`EncodedTableFn`, cached with the features."""
+    def _letter_form(self, matrix: Tensor, length: int) -> LetterForm:
+        """The :class:`LetterForm` of :class:`EncodedTableFn`, cached with the features."""
         self._encoded_features(matrix, length)
-        return self._letter_mats
+        return self._letters
 
     def _encoded_parts(self, matrix: Tensor, length: int) -> tuple[Tensor, Tensor]:
         """The letters' features (:meth:`_encoded_features`) and the edges' weights ``[w_b, w_s
@@ -198,14 +199,26 @@ class KANLayer(MaskedEdges):
         feat, w = self._encoded_parts(matrix, length)
         return torch.einsum("pakb,pkbj->pakj", feat, w)
 
-    def encoded_table(self, matrix: Tensor, length: int) -> Tensor:
-        """``encoded_values(matrix, length).sum(2)`` as (L * 21, out), fast: one sparse product
-        with the letters' cached basis values (:class:`EncodedTableFn`; sparse CSR products run
-        on CPUs and CUDA GPUs, other devices take the dense sum)."""
+    def encoded_table(self, matrix: Tensor, length: int, letter_major: bool = False) -> Tensor:
+        """``encoded_values(matrix, length).sum(2)`` as (L * 21, out), rows ``p * 21 + a`` (or
+        (21 * L, out), rows ``a * L + p``, with ``letter_major``), fast: from the letters' cached
+        basis values (:class:`EncodedTableFn`; devices other than CPUs and CUDA GPUs, which lack
+        sparse CSR products, take the plain sum)."""
         if self.coef.device.type not in ("cpu", "cuda"):
-            return self.encoded_values(matrix, length).sum(2).reshape(-1, self.out_dim)
+            t = self.encoded_values(matrix, length).sum(2)  # (L, 21, out)
+            return (t.transpose(0, 1) if letter_major else t).reshape(-1, self.out_dim)
         sb, ss = _masked(self.scale_base, self.scale_sp, self._live_mask())
-        return EncodedTableFn.apply(*self._letter_matrices(matrix, length), self.coef, sb, ss)
+        return EncodedTableFn.apply(self._letter_form(matrix, length), self.coef, sb, ss, True,
+                                    letter_major)
+
+    def encoded_sum(self, flat: Tensor, matrix: Tensor, length: int) -> Tensor:
+        """``sum_p T[flat[n, p]]`` (N, out) of :meth:`encoded_table` for letter-major flat
+        columns ``a * L + p`` (:func:`~kanbio.models.base.flat_index`), table and gather in one
+        autograd node (:class:`EncodedSumFn`)."""
+        if self.coef.device.type not in ("cpu", "cuda"):
+            return onehot_sum(flat, self.encoded_table(matrix, length, letter_major=True))
+        sb, ss = _masked(self.scale_base, self.scale_sp, self._live_mask())
+        return EncodedSumFn.apply(flat, self._letter_form(matrix, length), self.coef, sb, ss)
 
     def onehot_values(self) -> tuple[Tensor, Tensor]:
         """Edge values on binary input: ``phi(0)`` and ``phi(1) - phi(0)``, (in, out) each."""

@@ -28,9 +28,11 @@ from kanbio.models import (
     KANLayer,
     LogisticBaseline,
     build,
+    kernels,
     predict_logit,
     table_form,
 )
+from kanbio.models.base import flat_index
 from kanbio.models.checkpoint import load, save
 from kanbio.models.encoded_table import EncodedTableFn
 from kanbio.output import write_table
@@ -121,6 +123,48 @@ def test_index_path_equals_dense_path_in_value_and_gradient(case: tuple[str, str
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
 
 
+@pytest.mark.parametrize("route", ["kernels", "tensors", "own_grids"])
+@pytest.mark.parametrize("enc", ["blosum62", "physchem"])
+def test_every_encoded_table_route_equals_the_dense_path(enc: str, route: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoded first layer's three routes: the shared letter block's dense product with the
+    compiled layout kernels, the same with tensor operations only, and the sparse products when
+    one position's knots differ from the others' (no shared block)."""
+    model = perturbed(kan_spline(enc))
+    layer = model.layers[0]
+    if route == "tensors":
+        monkeypatch.setattr(kernels, "ACTIVE", False)
+    if route == "own_grids":
+        with torch.no_grad():
+            layer.grid[DIM[enc] : 2 * DIM[enc]] += 0.05  # position 1's knots only
+    idx = windows(19)
+    params = list(model.parameters())
+    y_idx = model(torch.as_tensor(idx))
+    assert (layer._letters.v is None) == (route == "own_grids")
+    g_idx = torch.autograd.grad(y_idx.square().sum(), params)
+    y_dense = model(dense(idx))
+    g_dense = torch.autograd.grad(y_dense.square().sum(), params)
+    torch.testing.assert_close(y_idx, y_dense, rtol=0, atol=1e-10)
+    for a, b in zip(g_idx, g_dense, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+    e = model.encoding.matrix.to(torch.float64)
+    table = layer.encoded_table(e, L)  # rows p * 21 + a; letter-major rows a * L + p
+    want = layer.encoded_values(e, L).sum(2)  # (L, 21, H)
+    torch.testing.assert_close(table, want.reshape(L * A, -1), rtol=0, atol=1e-12)
+    torch.testing.assert_close(layer.encoded_table(e, L, letter_major=True),
+                               want.transpose(0, 1).reshape(L * A, -1), rtol=0, atol=1e-12)
+
+
+def test_flat_index_orders() -> None:
+    """Flat columns ``p * 21 + a`` and letter-major ``a * L + p``; the input is not changed."""
+    idx = torch.as_tensor(windows(7)).long()
+    before = idx.clone()
+    p = torch.arange(L)
+    assert torch.equal(flat_index(idx, L), idx + p * A)
+    assert torch.equal(flat_index(idx, L, letter_major=True), idx * L + p)
+    assert torch.equal(idx, before)
+
+
 @pytest.mark.parametrize("enc", ENCODINGS)
 def test_kan_statistics_path_equals_the_fast_path(enc: str) -> None:
     model = perturbed(kan_spline(enc))
@@ -178,11 +222,12 @@ def test_encoded_table_gradients_and_copies(enc: str) -> None:
     with torch.no_grad():
         layer.mask[2:5] = 0
     layer.encoded_table(model.encoding.matrix, L)
-    f, ft = layer._letter_mats
+    form = layer._letters
     params = [t.detach().clone().requires_grad_() for t in
               (layer.coef, layer.scale_base * layer.mask, layer.scale_sp * layer.mask)]
-    assert torch.autograd.gradcheck(lambda c, sb, ss: EncodedTableFn.apply(f, ft, c, sb, ss),
-                                    params)
+    for use_kernels in (True, False):  # compiled bands, sparse products
+        assert torch.autograd.gradcheck(
+            lambda c, sb, ss, u=use_kernels: EncodedTableFn.apply(form, c, sb, ss, u), params)
     idx = torch.randint(0, A, (40, L), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         want = model(idx)
