@@ -66,9 +66,8 @@ def onehot_sum(flat: Tensor, table: Tensor, bias: Tensor | None = None) -> Tenso
     return OneHotSum.apply(flat, table, bias)
 
 
-def flat_index(idx: Tensor, window_length: int, letter_major: bool = False) -> Tensor:
-    """Validate index windows (N, L) with values 0..20 and return flat columns ``p * 21 + a``
-    (``a * L + p`` with ``letter_major``)."""
+def flat_index(idx: Tensor, window_length: int) -> Tensor:
+    """Validate index windows (N, L) with values 0..20 and return flat columns ``p * 21 + a``."""
     if idx.dim() != 2 or idx.shape[1] != window_length:
         raise InputError(
             f"index windows must have shape (N, {window_length}), got {tuple(idx.shape)}"
@@ -77,10 +76,8 @@ def flat_index(idx: Tensor, window_length: int, letter_major: bool = False) -> T
         raise InputError(f"index windows must be an integer tensor, got {idx.dtype}")
     if idx.numel() and (int(idx.max()) >= A or (idx.dtype != torch.uint8 and int(idx.min()) < 0)):
         raise InputError(f"index windows must hold alphabet indices 0..{A - 1}")
-    flat = idx.to(torch.int64, copy=True)  # (N, L)
-    if letter_major:
-        return flat.mul_(window_length).add_(torch.arange(window_length, device=idx.device))
-    return flat.add_(torch.arange(0, window_length * A, A, device=idx.device))
+    offsets = torch.arange(0, window_length * A, A, device=idx.device)  # (L,)
+    return idx.long() + offsets  # (N, L)
 
 
 class WindowModel(nn.Module):

@@ -19,9 +19,8 @@ one dense product instead,
 with ``w = [sb ; c * ss]``: a (21, (nb + 1) d) x ((nb + 1) d, L out) matrix product and its
 transpose in the backward pass, which BLAS runs several times faster than the sparse products at
 these sizes. The layout changes between ``w`` and ``W`` (and back for the gradients) are one
-compiled pass each on the CPU (:mod:`kanbio.models.kernels`), tensor operations elsewhere. The
-product's natural row order is letter-major (``a * L + p``); :class:`EncodedSumFn` takes it as
-it is and does the gather-sum over the windows in the same autograd node.
+compiled pass each on the CPU (:mod:`kanbio.models.kernels`), tensor operations elsewhere, and
+:class:`EncodedSumFn` does the gather-sum over the windows in the same autograd node.
 """
 
 from __future__ import annotations
@@ -87,17 +86,15 @@ def _swap(t: Tensor, rows: int, out: int) -> Tensor:
     return t.reshape(rows, -1, out).transpose(0, 1).reshape(-1, out)
 
 
-def table_forward(form: LetterForm, coef: Tensor, sb: Tensor, ss: Tensor, dense: bool = True,
-                  letter_major: bool = False) -> Tensor:
-    """``T`` from coef (nb, L d, out) and the masked scales sb, ss (L d, out): (L * 21, out),
-    rows ``p * 21 + a``, or with ``letter_major`` (21 * L, out), rows ``a * L + p`` (the dense
-    product's own order, no copies). The dense product runs where the positions share one
-    block (``form.v``) unless ``dense=False``, else the sparse products."""
+def table_forward(form: LetterForm, coef: Tensor, sb: Tensor, ss: Tensor,
+                  dense: bool = True) -> Tensor:
+    """``T`` (L * 21, out), rows ``p * 21 + a``, from coef (nb, L d, out) and the masked scales
+    sb, ss (L d, out). The dense product runs where the positions share one block (``form.v``)
+    unless ``dense=False``, else the sparse products."""
     nb, n_in, out = coef.shape
     length = form.f.shape[0] // A
     if not (dense and form.v is not None):
-        t = form.f @ torch.cat([(coef * ss).view(-1, out), sb])  # rows in F's column order
-        return _swap(t, length, out) if letter_major else t
+        return form.f @ torch.cat([(coef * ss).view(-1, out), sb])  # rows in F's column order
     d = n_in // length
     if kernels.enabled(coef):
         w = kernels.encoded_weights(coef, ss, sb, d)
@@ -107,20 +104,20 @@ def table_forward(form: LetterForm, coef: Tensor, sb: Tensor, ss: Tensor, dense:
         torch.mul(coef.view(nb, length, d, out).transpose(1, 2),
                   ss.view(length, d, out).transpose(0, 1), out=w[1:])
     t = form.v @ w.view((nb + 1) * d, length * out)  # (21, L out)
-    return t.view(-1, out) if letter_major else _swap(t, A, out)
+    return _swap(t, A, out)
 
 
-def table_backward(form: LetterForm, coef: Tensor, ss: Tensor, g: Tensor, dense: bool = True,
-                   letter_major: bool = False) -> tuple[Tensor, Tensor, Tensor]:
+def table_backward(form: LetterForm, coef: Tensor, ss: Tensor, g: Tensor,
+                   dense: bool = True) -> tuple[Tensor, Tensor, Tensor]:
     """Gradients (coef, sb, ss) of :func:`table_forward` from ``g``, the gradient of ``T``."""
     nb, n_in, out = coef.shape
     length = form.f.shape[0] // A
     if not (dense and form.v is not None):
-        gw = form.ft @ (_swap(g, A, out) if letter_major else g.contiguous())  # ((nb+1) L d, out)
+        gw = form.ft @ g.contiguous()  # ((nb + 1) L d, out)
         gcs, g_sb = gw[: nb * n_in].view(coef.shape), gw[nb * n_in:]
         return gcs * ss, g_sb, (gcs * coef).sum(0)
     d = n_in // length
-    g2 = g.reshape(A, -1) if letter_major else _swap(g, length, out).view(A, -1)
+    g2 = _swap(g, length, out).view(A, -1)  # rows a, columns (p, j)
     gw = (form.vt @ g2).view(nb + 1, d, length, out)  # gradient of W
     if kernels.enabled(gw):
         g_coef, g_ss, g_sb = kernels.encoded_grads(gw, coef, ss)
@@ -131,28 +128,28 @@ def table_backward(form: LetterForm, coef: Tensor, ss: Tensor, g: Tensor, dense:
 
 
 class EncodedTableFn(torch.autograd.Function):
-    """``(form, coef, sb, ss, dense, letter_major)`` -> :func:`table_forward`; ``form`` is the
-    constant :class:`LetterForm`."""
+    """``(form, coef, sb, ss, dense)`` -> :func:`table_forward`; ``form`` is the constant
+    :class:`LetterForm`."""
 
     @staticmethod
     def forward(ctx: Any, form: LetterForm, coef: Tensor, sb: Tensor, ss: Tensor,
-                dense: bool = True, letter_major: bool = False) -> Tensor:
-        ctx.form, ctx.dense, ctx.letter_major = form, dense, letter_major
+                dense: bool = True) -> Tensor:
+        ctx.form, ctx.dense = form, dense
         ctx.save_for_backward(coef, ss)
-        return table_forward(form, coef, sb, ss, dense, letter_major)
+        return table_forward(form, coef, sb, ss, dense)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         coef, ss = ctx.saved_tensors
-        grads = table_backward(ctx.form, coef, ss, g, ctx.dense, ctx.letter_major)
+        grads = table_backward(ctx.form, coef, ss, g, ctx.dense)
         return None, *(t if need else None for t, need in
-                       zip(grads, ctx.needs_input_grad[1:4], strict=True)), None, None
+                       zip(grads, ctx.needs_input_grad[1:4], strict=True)), None
 
 
 class EncodedSumFn(torch.autograd.Function):
-    """``(flat, form, coef, sb, ss)`` -> ``sum_p T[flat[n, p]]`` (N, out) for letter-major flat
-    columns ``a * L + p``: the table and its gather-sum in one node (one step of bookkeeping
+    """``(flat, form, coef, sb, ss)`` -> ``sum_p T[flat[n, p]]`` (N, out) for flat columns
+    ``p * 21 + a``: the table and its gather-sum in one node (one step of bookkeeping
     less per pass than :class:`EncodedTableFn` followed by :class:`~kanbio.models.base.
     OneHotSum`)."""
 
@@ -161,7 +158,7 @@ class EncodedSumFn(torch.autograd.Function):
                 ss: Tensor) -> Tensor:
         ctx.form = form
         ctx.save_for_backward(flat, coef, ss)
-        table = table_forward(form, coef, sb, ss, letter_major=True)
+        table = table_forward(form, coef, sb, ss)
         if kernels.enabled(table):
             return kernels.onehot_sum(flat, table, None)
         return F.embedding_bag(flat, table, mode="sum")
@@ -171,6 +168,6 @@ class EncodedSumFn(torch.autograd.Function):
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         flat, coef, ss = ctx.saved_tensors
         g_table = gather_sum_grad(flat, g, ctx.form.f.shape[0])
-        grads = table_backward(ctx.form, coef, ss, g_table, letter_major=True)
+        grads = table_backward(ctx.form, coef, ss, g_table)
         return None, None, *(t if need else None for t, need in
                              zip(grads, ctx.needs_input_grad[2:5], strict=True))

@@ -219,10 +219,9 @@ class KAN(WindowModel):
                 return layer(x), None, None
             phi = layer.phi(x)  # (N, in, out)
             return layer(x), phi.abs().mean(0), phi.std(0, correction=0)
-        if not stats:  # rows a * L + p: the table's cheapest order
-            flat = flat_index(x, length, letter_major=True)
-            return layer.encoded_sum(flat, self.encoding.matrix, length), None, None
         flat = flat_index(x, length)  # (N, L)
+        if not stats:
+            return layer.encoded_sum(flat, self.encoding.matrix, length), None, None
         v = layer.encoded_values(self.encoding.matrix, length)  # (L, 21, d, H)
         out = onehot_sum(flat, v.sum(2).reshape(length * A, -1))  # (N, H)
         f = torch.bincount(flat.reshape(-1), minlength=length * A).to(v.dtype) / x.shape[0]

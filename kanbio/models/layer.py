@@ -199,24 +199,21 @@ class KANLayer(MaskedEdges):
         feat, w = self._encoded_parts(matrix, length)
         return torch.einsum("pakb,pkbj->pakj", feat, w)
 
-    def encoded_table(self, matrix: Tensor, length: int, letter_major: bool = False) -> Tensor:
-        """``encoded_values(matrix, length).sum(2)`` as (L * 21, out), rows ``p * 21 + a`` (or
-        (21 * L, out), rows ``a * L + p``, with ``letter_major``), fast: from the letters' cached
-        basis values (:class:`EncodedTableFn`; devices other than CPUs and CUDA GPUs, which lack
-        sparse CSR products, take the plain sum)."""
+    def encoded_table(self, matrix: Tensor, length: int) -> Tensor:
+        """``encoded_values(matrix, length).sum(2)`` as (L * 21, out), fast: from the letters'
+        cached basis values (:class:`EncodedTableFn`; devices other than CPUs and CUDA GPUs,
+        which lack sparse CSR products, take the plain sum)."""
         if self.coef.device.type not in ("cpu", "cuda"):
-            t = self.encoded_values(matrix, length).sum(2)  # (L, 21, out)
-            return (t.transpose(0, 1) if letter_major else t).reshape(-1, self.out_dim)
+            return self.encoded_values(matrix, length).sum(2).reshape(-1, self.out_dim)
         sb, ss = _masked(self.scale_base, self.scale_sp, self._live_mask())
-        return EncodedTableFn.apply(self._letter_form(matrix, length), self.coef, sb, ss, True,
-                                    letter_major)
+        return EncodedTableFn.apply(self._letter_form(matrix, length), self.coef, sb, ss)
 
     def encoded_sum(self, flat: Tensor, matrix: Tensor, length: int) -> Tensor:
-        """``sum_p T[flat[n, p]]`` (N, out) of :meth:`encoded_table` for letter-major flat
-        columns ``a * L + p`` (:func:`~kanbio.models.base.flat_index`), table and gather in one
-        autograd node (:class:`EncodedSumFn`)."""
+        """``sum_p T[flat[n, p]]`` (N, out) of :meth:`encoded_table` for flat columns ``p * 21 +
+        a`` (:func:`~kanbio.models.base.flat_index`), table and gather in one autograd node
+        (:class:`EncodedSumFn`)."""
         if self.coef.device.type not in ("cpu", "cuda"):
-            return onehot_sum(flat, self.encoded_table(matrix, length, letter_major=True))
+            return onehot_sum(flat, self.encoded_table(matrix, length))
         sb, ss = _masked(self.scale_base, self.scale_sp, self._live_mask())
         return EncodedSumFn.apply(flat, self._letter_form(matrix, length), self.coef, sb, ss)
 

@@ -32,7 +32,6 @@ from kanbio.models import (
     predict_logit,
     table_form,
 )
-from kanbio.models.base import flat_index
 from kanbio.models.checkpoint import load, save
 from kanbio.models.encoded_table import EncodedTableFn
 from kanbio.output import write_table
@@ -148,21 +147,8 @@ def test_every_encoded_table_route_equals_the_dense_path(enc: str, route: str,
     for a, b in zip(g_idx, g_dense, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
     e = model.encoding.matrix.to(torch.float64)
-    table = layer.encoded_table(e, L)  # rows p * 21 + a; letter-major rows a * L + p
-    want = layer.encoded_values(e, L).sum(2)  # (L, 21, H)
-    torch.testing.assert_close(table, want.reshape(L * A, -1), rtol=0, atol=1e-12)
-    torch.testing.assert_close(layer.encoded_table(e, L, letter_major=True),
-                               want.transpose(0, 1).reshape(L * A, -1), rtol=0, atol=1e-12)
-
-
-def test_flat_index_orders() -> None:
-    """Flat columns ``p * 21 + a`` and letter-major ``a * L + p``; the input is not changed."""
-    idx = torch.as_tensor(windows(7)).long()
-    before = idx.clone()
-    p = torch.arange(L)
-    assert torch.equal(flat_index(idx, L), idx + p * A)
-    assert torch.equal(flat_index(idx, L, letter_major=True), idx * L + p)
-    assert torch.equal(idx, before)
+    want = layer.encoded_values(e, L).sum(2).reshape(L * A, -1)
+    torch.testing.assert_close(layer.encoded_table(e, L), want, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("enc", ENCODINGS)
