@@ -21,7 +21,8 @@ transpose in the backward pass (forward and backward together about 2.5x faster 
 products for blosum62 on windows of 33, one CPU thread). The layout changes between ``w`` and
 ``W`` (and back for the gradients) are one compiled pass each on the CPU
 (:mod:`kanbio.models.kernels`), tensor operations elsewhere, and :class:`EncodedSumFn` does the
-gather-sum over the windows in the same autograd node.
+gather-sum over the windows in the same autograd node (on the CPU kernels, the whole layer in
+one compiled call each way).
 """
 
 from __future__ import annotations
@@ -119,11 +120,11 @@ def table_backward(form: LetterForm, coef: Tensor, ss: Tensor, g: Tensor,
         return gcs * ss, g_sb, (gcs * coef).sum(0)
     d = n_in // length
     g2 = _swap(g, length, out).view(A, -1)  # rows a, columns (p, j)
-    gw = (form.vt @ g2).view(nb + 1, d, length, out)  # gradient of W
+    gw = form.vt @ g2  # gradient of W ((nb + 1) d, L out)
     if kernels.enabled(gw):
         g_coef, g_ss, g_sb = kernels.encoded_grads(gw, coef, ss)
         return g_coef, g_sb, g_ss
-    gw = gw.transpose(1, 2)  # (nb + 1, L, d, out)
+    gw = gw.view(nb + 1, d, length, out).transpose(1, 2)  # (nb + 1, L, d, out)
     gcs, g_sb = gw[1:].contiguous().view(coef.shape), gw[0].reshape(n_in, out)
     return gcs * ss, g_sb, (gcs * coef).sum(0)
 
@@ -148,17 +149,25 @@ class EncodedTableFn(torch.autograd.Function):
                        zip(grads, ctx.needs_input_grad[1:4], strict=True)), None
 
 
+def _fused(form: LetterForm, coef: Tensor) -> bool:
+    """Whether :class:`EncodedSumFn` runs as one compiled call each way
+    (:func:`kernels.encoded_sum`): a shared letter block of the coefficients' dtype."""
+    return form.v is not None and form.v.dtype == coef.dtype and kernels.enabled(coef)
+
+
 class EncodedSumFn(torch.autograd.Function):
     """``(flat, form, coef, sb, ss)`` -> ``sum_p T[flat[n, p]]`` (N, out) for flat columns
-    ``p * 21 + a``: the table and its gather-sum in one node (one step of bookkeeping
-    less per pass than :class:`EncodedTableFn` followed by :class:`~kanbio.models.base.
-    OneHotSum`)."""
+    ``p * 21 + a``: the table and its gather-sum in one node, and on the CPU kernels one
+    compiled call each way (weights, product, gather-sum; scatter, product, gradients), which
+    in a training step costs about two thirds of the same work in separate calls."""
 
     @staticmethod
     def forward(ctx: Any, flat: Tensor, form: LetterForm, coef: Tensor, sb: Tensor,
                 ss: Tensor) -> Tensor:
         ctx.form = form
         ctx.save_for_backward(flat, coef, ss)
+        if _fused(form, coef):
+            return kernels.encoded_sum(flat, coef, ss, sb, form.v)
         table = table_forward(form, coef, sb, ss)
         if kernels.enabled(table):
             return kernels.onehot_sum(flat, table, None)
@@ -168,7 +177,11 @@ class EncodedSumFn(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, g: Tensor) -> tuple[Tensor | None, ...]:
         flat, coef, ss = ctx.saved_tensors
-        g_table = gather_sum_grad(flat, g, ctx.form.f.shape[0])
-        grads = table_backward(ctx.form, coef, ss, g_table)
+        if _fused(ctx.form, coef):
+            g_coef, g_ss, g_sb = kernels.encoded_sum_grad(flat, g, coef, ss, ctx.form.vt)
+            grads = g_coef, g_sb, g_ss
+        else:
+            g_table = gather_sum_grad(flat, g, ctx.form.f.shape[0])
+            grads = table_backward(ctx.form, coef, ss, g_table)
         return None, None, *(t if need else None for t, need in
                              zip(grads, ctx.needs_input_grad[2:5], strict=True))

@@ -9,6 +9,10 @@ here does one layer's whole forward or backward in a single call:
 - :func:`onehot_kan_forward` / :func:`onehot_kan_backward`: the KAN's first layer on one-hot
   windows: the table ``Delta = phi(1) - phi(0)`` and the constant ``sum_i phi_i(0)`` from the
   spline parameters, then the gather-sum; and all parameter gradients;
+- :func:`encoded_sum` / :func:`encoded_sum_grad`: the KAN's first layer on encoded letters
+  (:mod:`kanbio.models.encoded_table`): the weights ``W`` from the spline parameters, the table
+  as the letters' block times ``W`` (``np.dot``: the BLAS that numba takes from SciPy), the
+  gather-sum; and back;
 - :func:`local_forward` / :func:`local_backward`: a KAN layer on continuous input over a uniform
   grid: the monomial table ``Q`` of every edge's spline per grid interval (from the
   coefficients), one Horner polynomial plus the residual per (sample, edge), and the gradients.
@@ -30,8 +34,9 @@ all of them the kernels are compiled without a cache, in every process. That cas
 compilation log a one-line warning (logger ``kanbio.models.kernels``), at most one per process;
 the fallback folder is logged at INFO level.
 
-Measured on a 2-core AMD EPYC VM shared with other jobs (hence ranges): compiling the six
-float32 kernels takes 9-16 s on an empty cache and 0.5-1.3 s (loading) on a warm one, after which
+Measured on a 2-core AMD EPYC VM shared with other jobs (hence ranges): compiling the
+float32 kernels takes 9-16 s on an empty cache and 0.5-1.3 s (loading) on a warm one (ten
+kernels on a 2-core Xeon VM: 7 s and 0.3 s), after which
 the first KAN and MLP training steps compile nothing; importing :mod:`kanbio.models` takes 2-4 s
 either way. :func:`warm_up`, run once before parallel jobs start (the prepare stage), keeps the
 compile out of every training job; parallel jobs on a cold cache would each compile.
@@ -56,6 +61,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
+
+from ..data.alphabet import A
 
 try:  # numba is a dependency; the tensor paths remain if it cannot be imported
     import numba
@@ -226,8 +233,11 @@ def _compile(dt: type) -> None:
     state = (np.zeros((i, n), np.int32), z(i, n), z(i, n), z(i, o, n))
     _local_forward(x, x, coef, io, io, w, h, h, code, cst, q, z(n, o), *state)
     _local_backward(no, *state, coef, io, w, True, z(n, i), z(nb, i, o), z(i, o), z(i, o))
-    _encoded_weights(z(nb, 4, o), z(4, o), z(4, o), z(nb + 1, 2, 2, o))  # L 2, d 2
-    _encoded_grads(z(nb + 1, 2, 2, o), z(nb, 4, o), z(4, o), z(nb, 4, o), z(4, o), z(4, o))
+    c4, i4 = z(nb, 4, o), z(4, o)  # L 2, d 2
+    _encoded_weights(c4, i4, i4, z(2 * (nb + 1), 2 * o))
+    _encoded_grads(z(2 * (nb + 1), 2 * o), c4, i4, z(nb, 4, o), z(4, o), z(4, o))
+    _encoded_sum(flat, c4, i4, i4, z(A, 2 * (nb + 1)), z(n, o))
+    _encoded_sum_grad(flat, no, c4, i4, z(2 * (nb + 1), A), z(nb, 4, o), z(4, o), z(4, o))
 
 
 def _inline(fn: Any) -> Any:
@@ -413,51 +423,110 @@ def onehot_kan_backward(flat: Tensor, g: Tensor, s01: np.ndarray, ss: Tensor, v0
 
 
 # ------------------------------------------------------------ KAN first layer, encoded letters
-# The layout changes around the dense product of :class:`~kanbio.models.encoded_table.
-# EncodedTableFn`: W[i, k, p, j] = [sb ; coef * ss][i, p d + k, j] and back to the parameters'
-# gradients, each one pass instead of a chain of strided tensor operations.
+# Around the dense product of :mod:`~kanbio.models.encoded_table`: ``W[(i, k), (p, j)] = [sb ;
+# coef * ss][i, p d + k, j]`` and back to the parameters' gradients, each one pass instead of a
+# chain of strided tensor operations; :func:`encoded_sum` / :func:`encoded_sum_grad` do the
+# whole first layer (weights, product, gather-sum) in one call each way. W is 2-d ((nb + 1) d,
+# L out) and the product's table (21, L out) has rows ``a``, columns ``(p, j)``.
+@_inline
+def _weights_into(coef: np.ndarray, ss: np.ndarray, sb: np.ndarray,
+                  w: np.ndarray) -> None:  # pragma: no cover
+    nb, n_in, h = coef.shape
+    length = w.shape[1] // h
+    d = n_in // length
+    for i in range(nb + 1):  # in the order of W, reading each parameter row once
+        for k in range(d):
+            r = i * d + k
+            for p in range(length):
+                f, c = p * d + k, p * h
+                if i == 0:
+                    for j in range(h):
+                        w[r, c + j] = sb[f, j]
+                else:
+                    for j in range(h):
+                        w[r, c + j] = coef[i - 1, f, j] * ss[f, j]
+
+
+@_inline
+def _grads_from(gw: np.ndarray, coef: np.ndarray, ss: np.ndarray, gc: np.ndarray,
+                gss: np.ndarray, gsb: np.ndarray) -> None:  # pragma: no cover
+    nb, n_in, h = coef.shape
+    length = gw.shape[1] // h
+    d = n_in // length
+    for k in range(d):
+        for p in range(length):
+            f, c = p * d + k, p * h
+            for j in range(h):
+                gsb[f, j] = gw[k, c + j]
+                gss[f, j] = 0.0
+    for i in range(nb):  # in the order of gw: one pass, no dependence between neighbours
+        for k in range(d):
+            r = (i + 1) * d + k
+            for p in range(length):
+                f, c = p * d + k, p * h
+                for j in range(h):
+                    x = gw[r, c + j]
+                    gss[f, j] += x * coef[i, f, j]
+                    gc[i, f, j] = x * ss[f, j]
+
+
+@_inline
+def _letter_rows(t: np.ndarray, tab: np.ndarray, to_rows: bool) -> None:  # pragma: no cover
+    """tab[p * 21 + a, j] = t[a, p * h + j] (``to_rows``) or back."""
+    h = tab.shape[1]
+    length = t.shape[1] // h
+    for a in range(t.shape[0]):
+        for p in range(length):
+            r, c = p * t.shape[0] + a, p * h
+            if to_rows:
+                for j in range(h):
+                    tab[r, j] = t[a, c + j]
+            else:
+                for j in range(h):
+                    t[a, c + j] = tab[r, j]
+
+
 @_jit
 def _encoded_weights(coef: np.ndarray, ss: np.ndarray, sb: np.ndarray,
                      w: np.ndarray) -> None:  # pragma: no cover
-    nb, n_in, h = coef.shape
-    d, length = w.shape[1], w.shape[2]
-    for i in range(nb + 1):  # in the order of W, reading each parameter row once
-        for k in range(d):
-            for p in range(length):
-                f = p * d + k
-                if i == 0:
-                    for j in range(h):
-                        w[0, k, p, j] = sb[f, j]
-                else:
-                    for j in range(h):
-                        w[i, k, p, j] = coef[i - 1, f, j] * ss[f, j]
+    _weights_into(coef, ss, sb, w)
 
 
 @_jit
 def _encoded_grads(gw: np.ndarray, coef: np.ndarray, ss: np.ndarray, gc: np.ndarray,
                    gss: np.ndarray, gsb: np.ndarray) -> None:  # pragma: no cover
+    _grads_from(gw, coef, ss, gc, gss, gsb)
+
+
+@_jit
+def _encoded_sum(flat: np.ndarray, coef: np.ndarray, ss: np.ndarray, sb: np.ndarray,
+                 v: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
     nb, n_in, h = coef.shape
-    d, length = gw.shape[1], gw.shape[2]
-    for k in range(d):
-        for p in range(length):
-            f = p * d + k
-            for j in range(h):
-                gsb[f, j] = gw[0, k, p, j]
-                gss[f, j] = 0.0
-    for i in range(nb):  # in the order of gw: one pass, no dependence between neighbours
-        for k in range(d):
-            for p in range(length):
-                f = p * d + k
-                for j in range(h):
-                    x = gw[i + 1, k, p, j]
-                    gss[f, j] += x * coef[i, f, j]
-                    gc[i, f, j] = x * ss[f, j]
+    length = flat.shape[1]
+    w = np.empty(((nb + 1) * (n_in // length), length * h), coef.dtype)
+    _weights_into(coef, ss, sb, w)
+    table = np.empty((v.shape[0] * length, h), coef.dtype)
+    _letter_rows(np.dot(v, w), table, True)
+    _gather_sum(flat, table, np.zeros(h, coef.dtype), out)
+
+
+@_jit
+def _encoded_sum_grad(flat: np.ndarray, g: np.ndarray, coef: np.ndarray, ss: np.ndarray,
+                      vt: np.ndarray, gc: np.ndarray, gss: np.ndarray,
+                      gsb: np.ndarray) -> None:  # pragma: no cover
+    h, length = coef.shape[2], flat.shape[1]
+    letters = vt.shape[1]
+    table = np.empty((letters * length, h), coef.dtype)
+    _scatter_sum(flat, g, table)
+    g2 = np.empty((letters, length * h), coef.dtype)
+    _letter_rows(g2, table, False)
+    _grads_from(np.dot(vt, g2), coef, ss, gc, gss, gsb)
 
 
 def encoded_weights(coef: Tensor, ss: Tensor, sb: Tensor, d: int) -> Tensor:
-    """``W`` (nb + 1, d, L, out) from coef (nb, L d, out) and the masked scales (L d, out)."""
+    """``W`` ((nb + 1) d, L out) from coef (nb, L d, out) and the masked scales (L d, out)."""
     nb, n_in, h = coef.shape
-    w = np.empty((nb + 1, d, n_in // d, h), _DTYPES[coef.dtype])
+    w = np.empty(((nb + 1) * d, n_in // d * h), _DTYPES[coef.dtype])
     _encoded_weights(view(coef.contiguous()), view(ss.contiguous()), view(sb.contiguous()), w)
     return torch.from_numpy(w)
 
@@ -468,6 +537,25 @@ def encoded_grads(gw: Tensor, coef: Tensor, ss: Tensor) -> tuple[Tensor, Tensor,
     gc, gss, gsb = np.empty(coef.shape, dt), np.empty(ss.shape, dt), np.empty(ss.shape, dt)
     _encoded_grads(view(gw.contiguous()), view(coef.contiguous()), view(ss.contiguous()), gc,
                    gss, gsb)
+    return torch.from_numpy(gc), torch.from_numpy(gss), torch.from_numpy(gsb)
+
+
+def encoded_sum(flat: Tensor, coef: Tensor, ss: Tensor, sb: Tensor, v: Tensor) -> Tensor:
+    """``sum_p T[flat[n, p]]`` (N, out) of the table ``T = v W`` (:func:`encoded_weights`), flat
+    columns ``p * 21 + a``; v (21, (nb + 1) d) is the letters' block."""
+    out = np.empty((flat.shape[0], coef.shape[2]), _DTYPES[coef.dtype])
+    _encoded_sum(view(flat.contiguous()), view(coef.contiguous()), view(ss.contiguous()),
+                 view(sb.contiguous()), view(v.contiguous()), out)
+    return torch.from_numpy(out)
+
+
+def encoded_sum_grad(flat: Tensor, g: Tensor, coef: Tensor, ss: Tensor,
+                     vt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients (coef, ss, sb) of :func:`encoded_sum` from g (N, out); vt = v^T."""
+    dt = _DTYPES[g.dtype]
+    gc, gss, gsb = np.empty(coef.shape, dt), np.empty(ss.shape, dt), np.empty(ss.shape, dt)
+    _encoded_sum_grad(view(flat.contiguous()), view(g.contiguous()), view(coef.contiguous()),
+                      view(ss.contiguous()), view(vt.contiguous()), gc, gss, gsb)
     return torch.from_numpy(gc), torch.from_numpy(gss), torch.from_numpy(gsb)
 
 

@@ -28,6 +28,7 @@ from kanbio.models import (
     KANLayer,
     LogisticBaseline,
     build,
+    encoded_table,
     kernels,
     predict_logit,
     table_form,
@@ -149,6 +150,33 @@ def test_every_encoded_table_route_equals_the_dense_path(enc: str, route: str,
     e = model.encoding.matrix.to(torch.float64)
     want = layer.encoded_values(e, L).sum(2).reshape(L * A, -1)
     torch.testing.assert_close(layer.encoded_table(e, L), want, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("width", [3, 9])  # register blocks of 8 columns: remainder only, both
+def test_fused_encoded_layer_equals_its_separate_calls(dtype: torch.dtype, width: int,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The encoded first layer as one compiled call each way equals the same layer through the
+    table kernels and a separate gather-sum, values and gradients, in both dtypes."""
+    if not kernels.enabled(torch.zeros(1, dtype=dtype)):
+        pytest.skip("numba kernels unavailable in this environment")
+    model = KAN([L * A, width, 1], grid=3, k=2, window_length=L, seed=4, encoding="blosum62")
+    model = perturbed(model).to(dtype)
+    idx = torch.as_tensor(windows(37, seed=2))
+    params = list(model.parameters())
+
+    def run() -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        y = model(idx)
+        return y, torch.autograd.grad(y.square().sum(), params)
+
+    y_fused, g_fused = run()
+    monkeypatch.setattr(encoded_table, "_fused", lambda form, coef: False)
+    y_sep, g_sep = run()
+    tol = {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-12,
+                                                                        "atol": 1e-12}
+    torch.testing.assert_close(y_fused, y_sep, **tol)
+    for a, b in zip(g_fused, g_sep, strict=True):
+        torch.testing.assert_close(a, b, **tol)
 
 
 @pytest.mark.parametrize("enc", ENCODINGS)
