@@ -447,27 +447,48 @@ def _weights_into(coef: np.ndarray, ss: np.ndarray, sb: np.ndarray,
                         w[r, c + j] = coef[i - 1, f, j] * ss[f, j]
 
 
-@_inline
+@_jit
 def _grads_from(gw: np.ndarray, coef: np.ndarray, ss: np.ndarray, gc: np.ndarray,
                 gss: np.ndarray, gsb: np.ndarray) -> None:  # pragma: no cover
+    """The parameters' gradients from the gradient ``gw`` of W: ``gw`` copied into the
+    parameters' order, then contiguous passes (about twice as fast as one strided pass; a
+    separate compiled function, as inlined into its callers it loses the vectorised loops)."""
     nb, n_in, h = coef.shape
     length = gw.shape[1] // h
-    d = n_in // length
-    for k in range(d):
-        for p in range(length):
-            f, c = p * d + k, p * h
-            for j in range(h):
-                gsb[f, j] = gw[k, c + j]
-                gss[f, j] = 0.0
-    for i in range(nb):  # in the order of gw: one pass, no dependence between neighbours
+    gp = np.empty((nb + 1, n_in * h), coef.dtype)
+    _param_order(gw, gp, n_in // length, length, h)
+    _param_grads(gp, coef, ss, gc, gss, gsb)
+
+
+@_jit
+def _param_order(gw: np.ndarray, gp: np.ndarray, d: int, length: int,
+                 h: int) -> None:  # pragma: no cover
+    """gp[i, (p d + k) h + j] = gw[i d + k, p h + j]."""
+    for i in range(gp.shape[0]):
         for k in range(d):
-            r = (i + 1) * d + k
+            r = i * d + k
             for p in range(length):
-                f, c = p * d + k, p * h
+                f, c = (p * d + k) * h, p * h
                 for j in range(h):
-                    x = gw[r, c + j]
-                    gss[f, j] += x * coef[i, f, j]
-                    gc[i, f, j] = x * ss[f, j]
+                    gp[i, f + j] = gw[r, c + j]
+
+
+@_jit
+def _param_grads(gp: np.ndarray, coef: np.ndarray, ss: np.ndarray, gc: np.ndarray,
+                 gss: np.ndarray, gsb: np.ndarray) -> None:  # pragma: no cover
+    """From gp = [g_sb ; g_(coef ss)] in the parameters' order."""
+    nb, n_in, h = coef.shape
+    n = n_in * h
+    c1, s1, gc1 = coef.reshape(nb, n), ss.reshape(n), gc.reshape(nb, n)
+    gss1, gsb1 = gss.reshape(n), gsb.reshape(n)
+    for t in range(n):
+        gsb1[t] = gp[0, t]
+        gss1[t] = 0.0
+    for i in range(nb):
+        for t in range(n):
+            x = gp[i + 1, t]
+            gss1[t] += x * c1[i, t]
+            gc1[i, t] = x * s1[t]
 
 
 @_inline
