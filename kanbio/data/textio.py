@@ -7,6 +7,7 @@ import gzip
 import io
 import os
 import re
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -49,28 +50,60 @@ class _GzipChecked(io.RawIOBase):
         super().close()
 
 
+_STREAMS: dict[str, bytes] = {}  # standard input and pipes, read once per process
+
+
+def _stream(path: str) -> bytes | None:
+    """The whole content of ``-`` (standard input) or a pipe; None for a regular file.
+
+    A pipe can be read only once, and its first bytes are needed before the parser sees them
+    (gzip and binary checks), so it is read into memory on first use and replayed after that.
+    """
+    if path != "-":
+        p = Path(path)
+        if not p.exists() or p.is_file() or p.is_dir():
+            return None
+    if path not in _STREAMS:
+        try:
+            if path == "-":
+                _STREAMS[path] = sys.stdin.buffer.read()
+            else:
+                with open(path, "rb") as fh:
+                    _STREAMS[path] = fh.read()
+        except OSError as err:
+            raise InputError(f"cannot read the stream ({err.strerror or one_line(err)})",
+                             path=path) from None
+    return _STREAMS[path]
+
+
 def open_text(path: str | os.PathLike) -> io.TextIOBase:
     """Open a text file, gzip-compressed or not, rejecting missing, empty and binary files.
 
-    A UTF-8 byte order mark at the start is skipped. Reading a corrupt gzip stream raises
+    ``-`` is standard input; it and pipes (``<(zcat x.gz)``) are read into memory once. A UTF-8
+    byte order mark at the start is skipped. Reading a corrupt gzip stream raises
     :class:`InputError`; a decoding error past the first 64 KiB raises UnicodeDecodeError.
     """
     p = Path(path)
-    if not p.exists():
-        raise InputError("file not found", path=str(p))
-    if p.is_dir():
-        raise InputError("is a directory, expected a file", path=str(p))
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(2)
-    except OSError as err:
-        raise InputError(f"cannot read the file ({err.strerror or one_line(err)})",
-                         path=str(p)) from None
+    data = _stream(str(path))
+    if data is None:
+        if not p.exists():
+            raise InputError("file not found", path=str(p))
+        if p.is_dir():
+            raise InputError("is a directory, expected a file", path=str(p))
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(2)
+        except OSError as err:
+            raise InputError(f"cannot read the file ({err.strerror or one_line(err)})",
+                             path=str(p)) from None
+    else:
+        head = data[:2]
     raw: io.RawIOBase | io.BufferedIOBase
     if head == b"\x1f\x8b":
-        raw = io.BufferedReader(_GzipChecked(gzip.open(p, "rb"), str(p)), 1 << 20)
+        gz = gzip.open(p, "rb") if data is None else gzip.GzipFile(fileobj=io.BytesIO(data))
+        raw = io.BufferedReader(_GzipChecked(gz, str(path)), 1 << 20)
     else:
-        raw = open(p, "rb")
+        raw = open(p, "rb") if data is None else io.BytesIO(data)
     try:
         sample = raw.read(_SAMPLE)
         raw.seek(0)

@@ -354,7 +354,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Options of ``kanbio predict``."""
     parser.add_argument("--model", required=True, help="checkpoint folder")
     parser.add_argument("--fasta", required=True, nargs="+",
-                        help="FASTA file(s) to score (gzip allowed; '#' marks are ignored)")
+                        help="FASTA file(s) to score (gzip allowed; '-' is standard "
+                        "input; '#' marks are ignored)")
     parser.add_argument("--out", required=True, help="output table (.tsv or .tsv.gz)")
     parser.add_argument("--residues", help="candidate residues (default: the model's)")
     parser.add_argument("--threshold", type=float,

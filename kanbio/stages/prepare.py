@@ -50,7 +50,9 @@ def _read_side(ds: dict, prefix: str, report: ReadReport) -> tuple[pd.DataFrame,
         if not rows:
             raise side.nothing_kept([*(pos or []), *(neg or [])])
         report.merge(side)
-        return pd.DataFrame(rows, columns=WINDOW_COLUMNS), {}, "windows"
+        frame = pd.DataFrame(rows, columns=WINDOW_COLUMNS)
+        _check_classes(frame, side, [*(pos or []), *(neg or [])], res)
+        return frame, {}, "windows"
     if not fastas:
         raise InputError(f"dataset needs '{prefix}fasta' or "
                          f"'{prefix}positives'/'{prefix}negatives'")
@@ -75,7 +77,24 @@ def _read_side(ds: dict, prefix: str, report: ReadReport) -> tuple[pd.DataFrame,
         raise side.nothing_kept(fastas)
     report.merge(side)
     fmt = "fasta+sites" if sites else "marked_fasta"
-    return extract(proteins, res, h).to_frame(), {p.id: p.seq for p in proteins}, fmt
+    frame = extract(proteins, res, h).to_frame()
+    _check_classes(frame, side, [*fastas, *(sites or [])], res)
+    return frame, {p.id: p.seq for p in proteins}, fmt
+
+
+def _check_classes(frame: pd.DataFrame, side: ReadReport, paths: list, residues: str) -> None:
+    """A side whose candidates are all of one class can be neither trained nor scored."""
+    if frame.empty:
+        return  # the caller reports a dataset without any candidate
+    n_pos = int(frame.label.sum())
+    if 0 < n_pos < len(frame):
+        return
+    dropped = ", ".join(f"{k} {v}" for k, v in sorted(side.dropped.items())) or "none"
+    which, hint = ("no positive site", "check protein ids, 1-based positions and the site "
+                   f"residues ({residues})") if n_pos == 0 else \
+        ("no negative candidate", "every candidate residue is marked as a site")
+    raise InputError(f"{which} among {len(frame)} candidate windows (dropped: {dropped}); "
+                     f"{hint}", path=", ".join(map(str, paths)))
 
 
 def build(ds: dict, threads: int = 1) -> tuple[pd.DataFrame, dict[str, Any]]:

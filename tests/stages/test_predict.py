@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
+import os
 import re
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -107,6 +111,28 @@ def test_summary_threshold_sources_and_determinism(study: dict) -> None:
     assert d["threshold"] == 0.0 and d["threshold_source"].startswith("default")
     table = read_table(root / "d.tsv")
     assert (table.label == (table.probability >= 0.5)).mean() > 0.99
+
+
+@pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="needs /dev/fd (Linux, macOS)")
+def test_a_pipe_and_standard_input_score_as_the_file(study: dict, tmp_path: Path,
+                                                     monkeypatch) -> None:
+    """A pipe (``<(zcat x.gz)``) can be read only once; predict reads its input twice."""
+    model_dir, fasta = study["root"] / "kan", Path(study["fasta"])
+    pr.predict(model_dir, fasta, tmp_path / "file.tsv")
+    packed = gzip.compress(fasta.read_bytes())
+    assert len(packed) < 60_000  # fits the pipe's buffer: written whole before it is read
+    read_end, write_end = os.pipe()
+    try:
+        os.write(write_end, packed)
+        os.close(write_end)
+        s = pr.predict(model_dir, f"/dev/fd/{read_end}", tmp_path / "pipe.tsv")
+    finally:
+        os.close(read_end)
+    assert s["proteins"] == 40
+    monkeypatch.setattr(sys, "stdin", SimpleNamespace(buffer=io.BytesIO(fasta.read_bytes())))
+    pr.predict(model_dir, "-", tmp_path / "stdin.tsv")
+    want = (tmp_path / "file.tsv").read_bytes()
+    assert (tmp_path / "pipe.tsv").read_bytes() == want == (tmp_path / "stdin.tsv").read_bytes()
 
 
 def test_chunked_streaming_is_identical(study: dict, monkeypatch) -> None:

@@ -104,6 +104,26 @@ def test_bad_site_table(tmp_path, capsys, rows, problem):
     assert not out.exists() or not any(out.iterdir())
 
 
+@pytest.mark.parametrize("rows,problem", [
+    ("protein_id\tposition\nb\t2\n", "no positive site among 3 candidate windows (dropped: "
+     "site_protein_not_found 1)"),
+    ("protein_id\tposition\na\t1\n", "no positive site among 3 candidate windows (dropped: "
+     "site_on_non_target_residue 1)"),
+    ("protein_id\tposition\n", "no positive site among 3 candidate windows (dropped: none)"),
+    ("protein_id\tposition\na\t2\na\t4\na\t6\n", "no negative candidate among 3"),
+])
+def test_one_class_dataset_is_a_clear_error(tmp_path, capsys, rows, problem):
+    """Lenient mode too: sites that all miss leave nothing to train on, so nothing is written."""
+    fasta = write(tmp_path / "in.fasta", ">a\nMKAKAK\n")
+    sites = write(tmp_path / "s.tsv", rows)
+    out = tmp_path / "out"
+    code, err = run_cli(["prepare", "--fasta", fasta, "--sites", sites, "--residues", "K",
+                         "--out", str(out)], capsys)
+    assert code != 0 and len(err.strip().splitlines()) == 1, err
+    assert "in.fasta, " in err and "s.tsv" in err and problem in err
+    assert not out.exists() or not any(out.iterdir())
+
+
 @pytest.mark.parametrize("window,problem", [
     ("AAKAAA", "length 6, expected 5"),
     ("AARAA", "window centre is 'R'"),
