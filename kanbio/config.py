@@ -6,6 +6,7 @@ import copy
 import difflib
 import functools
 import os
+import re
 from importlib import resources
 from typing import Any
 
@@ -98,7 +99,67 @@ def _check(instance: Any, sch: dict, path: str | None, what: str) -> None:
 def validate(config: dict, path: str = "config") -> dict:
     """Validate ``config`` against the schema; raise one InputError naming the first bad key."""
     _check(config, schema(), path, "config")
+    _check_references(config, path)
     return config
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")  # names become folder names and table rows
+
+
+def _check_references(config: dict, path: str) -> None:
+    """What the schema cannot say: names usable as folders, and every name used once defined
+    (compare, match, explain seeds, the results page's datasets and headline models), split
+    fractions summing to 1."""
+    def fail(message: str) -> None:
+        raise InputError(message, path=path)
+
+    datasets, models = config.get("datasets", {}), config.get("models", {})
+    for kind, names in (("dataset", datasets), ("model", models)):
+        for name in names:
+            if not _NAME.fullmatch(str(name)):
+                fail(f"{kind} name {name!r} must be letters, digits, '_', '.' or '-' (it "
+                     "becomes a folder name)")
+    for name, spec in models.items():
+        ref = spec.get("match")
+        if ref is not None and (ref not in models or models[ref].get("type") != "kan"):
+            known = ", ".join(m for m in sorted(models) if models[m].get("type") == "kan")
+            fail(f"config key 'models.{name}.match': {ref!r} is not a KAN of 'models' "
+                 f"(KANs: {known or 'none'})")
+    compare = config.get("compare")
+    if compare is not None and models:
+        missing = [m for m in compare if m not in models]
+        if missing or compare[0] == compare[1]:
+            fail(f"config key 'compare': needs two different models of 'models' "
+                 f"({', '.join(sorted(models))}), got {compare}")
+    seeds = config.get("seeds", DEFAULTS["seeds"])
+    extra = sorted(set(config.get("explain", {}).get("seeds", [])) - set(seeds))
+    if extra:
+        fail(f"config key 'explain.seeds': {extra} not among the trained seeds {seeds}")
+    splits = [("split", config.get("split", {}))] + [
+        (f"datasets.{n}.split", d.get("split", {})) for n, d in datasets.items()]
+    for where, split in splits:
+        f = split.get("fractions")
+        if f is not None and (abs(sum(f) - 1) > 1e-6 or f[0] == 0):
+            fail(f"config key '{where}.fractions': train, val and test shares must sum to 1 "
+                 f"with train > 0, got {f}")
+    page = config.get("results_page") or {}
+    for pname, proto in page.get("protocols", {}).items():
+        where = f"results_page.protocols.{pname}"
+        unknown = [d for d in proto["datasets"] if d not in datasets]
+        if unknown:
+            fail(f"config key '{where}.datasets': {unknown} not in 'datasets'")
+        head, refs = proto.get("headline"), proto.get("references", [])
+        if not head:
+            continue
+        model, index = head.get("model", "kan"), head.get("reference", 0)
+        if models and model not in models:
+            fail(f"config key '{where}.headline.model': {model!r} not in 'models'")
+        if index >= len(refs):
+            fail(f"config key '{where}.headline.reference': index {index}, but the protocol "
+                 f"has {len(refs)} reference(s)")
+        if head["metric"] not in refs[index]:
+            fail(f"config key '{where}.headline': reference {index} "
+                 f"({refs[index]['method']}) has no {head['metric']}")
 
 
 def validate_model(spec: Any, path: str | None = None) -> dict:

@@ -8,8 +8,12 @@ from kanbio.errors import InputError
 from kanbio.report import layout
 from kanbio.stages import fetch as kfetch
 
+# the config file(s) named in messages: those given with --configfile, else the default
+CONFIG_FILES = [str(f) for f in getattr(workflow, "overwrite_configfiles", None) or []]
+CONFIG_NAME = ", ".join(CONFIG_FILES) or "config/config.yaml"
+
 try:  # kanbio's schema (kanbio/config.schema.yaml); an unknown key gets a suggestion
-    kcfg.validate(config, "config")
+    kcfg.validate(config, CONFIG_NAME)
 except InputError as err:
     raise SystemExit(f"kanbio: error: {err}") from None
 config.update(kcfg.with_defaults(config))  # the schema's defaults, filled in once
