@@ -7,6 +7,7 @@ One row per candidate residue with ``protein_id, position`` (1-based), ``residue
 from __future__ import annotations
 
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 from kanbio.data.alphabet import ALPHABET
 from kanbio.data.encode import windows_to_indices
-from kanbio.errors import InputError
+from kanbio.errors import InputError, one_line
 from kanbio.output import read_table
 
 WINDOW_COLUMNS = ["protein_id", "position", "residue", "window", "label"]
@@ -27,12 +28,41 @@ def read_windows(path: str | os.PathLike) -> pd.DataFrame:
     """Read a windows table, checking its columns."""
     if not Path(path).exists():
         raise InputError("windows table not found", path=str(path))
-    table = read_table(path)
+    try:
+        table = read_table(path)
+    except pd.errors.EmptyDataError:
+        raise InputError("empty windows table", path=str(path)) from None
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise InputError(f"unreadable windows table ({one_line(err)})", path=str(path)) from None
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise InputError(f"windows table lacks columns {missing}", path=str(path))
     table["protein_id"] = table["protein_id"].astype(str)
+    _check_values(table, path)
+    table["label"] = table["label"].astype(np.int64)
     return table
+
+
+def _whole(values: pd.Series) -> pd.Series:
+    """True where a value is a whole number (as text or as a number)."""
+    num = pd.to_numeric(values, errors="coerce")
+    return num.notna() & (num % 1 == 0)
+
+
+def _check_values(table: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Labels are 0 or 1, splits one of train/val/test, positions whole numbers: the first row
+    that is not is an InputError naming its line."""
+    checks = (
+        ("label", lambda v: v.astype(str).isin(["0", "1", "0.0", "1.0"]), "label must be 0 or 1"),
+        ("split", lambda v: v.isin(SPLITS), f"split must be one of {', '.join(SPLITS)}"),
+        ("position", _whole, "position must be a whole number"),
+    )
+    for column, ok, problem in checks:
+        bad = ~ok(table[column]).to_numpy(bool)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise InputError(f"{problem}, got {str(table[column].iloc[row])!r}", path=str(path),
+                             line=int(table.index[row]) + 2)
 
 
 @dataclass

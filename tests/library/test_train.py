@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import io
 import json
 import pickle
@@ -225,9 +226,41 @@ def test_training_option_errors_are_input_errors(monkeypatch):
     ("", "tbl.tsv:3: empty window"),
 ])
 def test_malformed_windows_table_one_line(tmp_path, capsys, window, problem):
+    _train_rejects(tmp_path, capsys, f"b\t1\tK\t{window}\t0\ttrain\n", problem)
+
+
+@pytest.mark.parametrize("row, problem", [
+    ("b\t1\tK\tAKA\tyes\ttrain\n", "tbl.tsv:3: label must be 0 or 1, got 'yes'"),
+    ("b\t1\tK\tAKA\t2\ttrain\n", "tbl.tsv:3: label must be 0 or 1, got '2'"),
+    ("b\t1\tK\tAKA\t0\ttraining\n", "tbl.tsv:3: split must be one of train, val, test, "
+     "got 'training'"),
+    ("b\t1.5\tK\tAKA\t0\ttrain\n", "tbl.tsv:3: position must be a whole number, got '1.5'"),
+])
+def test_bad_label_split_or_position_one_line(tmp_path, capsys, row, problem):
+    _train_rejects(tmp_path, capsys, row, problem)
+
+
+def test_truncated_or_empty_windows_table_one_line(tmp_path, capsys):
+    whole = gzip.compress(("protein_id\tposition\tresidue\twindow\tlabel\tsplit\n"
+                           + "a\t1\tK\tAKA\t1\ttrain\n" * 2000).encode())
+    cut = tmp_path / "cut.tsv.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    empty = tmp_path / "empty.tsv"
+    empty.write_text("")
+    for path, problem in ((cut, "cut.tsv.gz: unreadable windows table (Compressed file ended"),
+                          (empty, "empty.tsv: empty windows table")):
+        code = main(["train", "--windows", str(path), "--model", "linear", "--out",
+                     str(tmp_path / "out")])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1 and problem in err, err
+        assert not (tmp_path / "out").exists()
+
+
+def _train_rejects(tmp_path, capsys, row: str, problem: str) -> None:
+    """``kanbio train`` on a two-row table whose second row is ``row``: one line, no output."""
     table = tmp_path / "tbl.tsv"
     table.write_text("protein_id\tposition\tresidue\twindow\tlabel\tsplit\n"
-                     f"a\t1\tK\tAKA\t1\ttrain\nb\t1\tK\t{window}\t0\ttrain\n")
+                     f"a\t1\tK\tAKA\t1\ttrain\n{row}")
     out = tmp_path / "out"
     code = main(["train", "--windows", str(table), "--model", "linear", "--out", str(out)])
     err = capsys.readouterr().err
