@@ -164,10 +164,34 @@ def build(ds: dict, threads: int = 1) -> tuple[pd.DataFrame, dict[str, Any]]:
             "positives": int(t.label.sum()), "negatives": int((t.label == 0).sum())}
         for s in SPLITS for t in [table[table.split == s]]
     }
+    summary["split_warnings"] = _check_splits(summary, fr, test is not None)
     order = np.argsort(table.split.map({s: i for i, s in enumerate(SPLITS)}).to_numpy(),
                        kind="stable")
     table = table.iloc[order].reset_index(drop=True)
     return table[[*WINDOW_COLUMNS, "split"]], summary
+
+
+def _check_splits(summary: dict, fractions: tuple, predefined: bool) -> list[str]:
+    """Warnings for splits the later stages cannot use: a training split without both classes,
+    an empty test split, a one-class validation or test split."""
+    sp, n = summary["splits"], summary["proteins_with_candidates"]
+    why = f"({n} proteins with candidates, fractions {list(fractions)})"
+    warnings = []
+    for name in SPLITS:
+        c = sp[name]
+        if c["windows"] == 0:
+            if name == "test" and not predefined and fractions[2] > 0:
+                warnings.append(f"the test split is empty {why}: nothing to evaluate on; add "
+                                "proteins or change split.fractions")
+            elif name == "train":
+                warnings.append(f"the training split is empty {why}")
+        elif c["positives"] == 0 or c["negatives"] == 0:
+            use = "nothing to train on" if name == "train" else "its AUROC and thresholds are " \
+                "undefined"
+            warnings.append(f"the {'training' if name == 'train' else name} split has "
+                            f"{c['positives']} positive and {c['negatives']} negative windows "
+                            f"{why}: {use}")
+    return warnings
 
 
 def write(table: pd.DataFrame, summary: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:
@@ -251,4 +275,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.dataset}: {summary['proteins']} proteins, {summary['candidates']} candidates "
           f"({summary['positives']} positive, {summary['negatives']} negative); dropped: "
           f"{dropped}; written to {args.out}", file=sys.stderr)
+    for warning in summary["split_warnings"]:
+        print(f"{args.dataset}: warning: {warning}", file=sys.stderr)
     return 0

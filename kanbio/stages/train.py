@@ -35,6 +35,10 @@ def train_table(windows_path: str | os.PathLike, spec: dict[str, Any], seed: int
     tr, va = data.mask("train"), data.mask("val")
     if not tr.any():
         raise InputError("no training windows", path=str(windows_path))
+    n_pos = int(y[tr].sum())
+    if n_pos in (0, int(tr.sum())):
+        raise InputError(f"the training split has {n_pos} positive and {int(tr.sum()) - n_pos} "
+                         "negative windows: training needs both classes", path=str(windows_path))
     length = idx.shape[1]
     model, hist, cfg = train_model(spec, idx[tr], y[tr], idx[va], y[va], seed, reference,
                                    progress)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -122,6 +123,40 @@ def test_one_class_dataset_is_a_clear_error(tmp_path, capsys, rows, problem):
     assert code != 0 and len(err.strip().splitlines()) == 1, err
     assert "in.fasta, " in err and "s.tsv" in err and problem in err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_too_few_proteins_for_the_splits_warn_and_train_says_why(tmp_path, capsys):
+    """Two proteins cannot fill three splits: prepare warns, train stops with the counts."""
+    fasta = write(tmp_path / "two.fasta", ">a\nMKAK#AKAK\n>b\nMKAKAK#AK\n")
+    out = tmp_path / "out"
+    code, err = run_cli(["prepare", "--fasta", fasta, "--residues", "K", "--out", str(out)],
+                        capsys)
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    assert "dataset: warning: the test split is empty (2 proteins with candidates" in err
+    assert any(w.startswith("the test split is empty") for w in summary["split_warnings"])
+    # a one-class validation or test split: the same warning on stderr and in the summary
+    rng = np.random.default_rng(0)
+    fasta = write(tmp_path / "few.fasta", "".join(
+        f">p{i}\n{''.join(rng.choice(list('ADEGLSV'), 12))}K{'#' if i < 4 else ''}"
+        f"{''.join(rng.choice(list('ADEGLSV'), 12))}\n" for i in range(20)))
+    code, err = run_cli(["prepare", "--fasta", fasta, "--residues", "K", "--seed", "1",
+                         "--out", str(out)], capsys)
+    assert code == 0, err
+    summary = json.loads((out / "summary.json").read_text())
+    one_class = [s for s in ("val", "test") if min(summary["splits"][s]["positives"],
+                                                    summary["splits"][s]["negatives"]) == 0]
+    assert one_class and len(summary["split_warnings"]) == len(one_class)
+    assert f"dataset: warning: the {one_class[0]} split has 0 positive" in err
+    # a training split without positives: train names the table and the counts
+    table = pd.read_csv(out / "windows.tsv.gz", sep="\t")
+    table.loc[table.split == "train", "label"] = 0
+    table.to_csv(tmp_path / "neg.tsv", sep="\t", index=False)
+    code, err = run_cli(["train", "--windows", str(tmp_path / "neg.tsv"), "--model", "linear",
+                         "--out", str(tmp_path / "m")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "neg.tsv: the training split has 0 positive and" in err and "both classes" in err
+    assert not (tmp_path / "m").exists()
 
 
 @pytest.mark.parametrize("window,problem", [
