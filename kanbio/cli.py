@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 from collections.abc import Sequence
 
@@ -54,6 +55,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _system_error(err: BaseException) -> str:
+    """One line for an OSError: the path it concerns (for a rename, the destination, not the
+    temporary file) and the system's reason; other errors as they are."""
+    if isinstance(err, OSError) and err.strerror and (err.filename2 or err.filename):
+        name = str(err.filename2 or err.filename)
+        name = re.sub(r"(^|/)\.([^/]+)\.tmp\d+$", r"\1\2", name)  # atomic writes' temporary file
+        if isinstance(err, FileExistsError):
+            return f"{name}: exists and is not a folder (an output folder was expected)"
+        return f"{name}: {err.strerror.lower()}"
+    return one_line(err)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``kanbio`` console script.
 
@@ -71,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"kanbio: error: {one_line(err)}", file=sys.stderr)
         return 2
     except (OSError, MemoryError) as err:
-        print(f"kanbio: error: {one_line(err)}", file=sys.stderr)
+        print(f"kanbio: error: {_system_error(err)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("kanbio: interrupted", file=sys.stderr)

@@ -18,27 +18,63 @@ import pandas as pd
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[str]:
     """Yield a temporary path next to ``path``; rename it into place only if the block succeeds."""
-    path = Path(path)
+    with _temporary(Path(path)) as tmp:
+        yield tmp
+        os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[str]]:
+    """:func:`atomic_path` for files that belong together: all are renamed into place after the
+    block, and if one rename fails those already in place are removed (all or none)."""
+    with contextlib.ExitStack() as stack:
+        tmps = [stack.enter_context(_temporary(Path(p))) for p in paths]
+        yield tmps
+        done: list[Path] = []
+        try:
+            for tmp, path in zip(tmps, paths, strict=True):
+                os.replace(tmp, path)
+                done.append(Path(path))
+        except BaseException:
+            for path in done:
+                path.unlink(missing_ok=True)
+            raise
+
+
+@contextlib.contextmanager
+def _temporary(path: Path) -> Iterator[str]:
+    """A temporary path next to ``path``, removed on exit unless renamed away."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         yield str(tmp)
-        os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
 
 
+def write_text_to(tmp: str, text: str, gz: bool) -> None:
+    """Write ``text`` into ``tmp`` as UTF-8 (gzip without timestamp when ``gz``)."""
+    if gz:
+        with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
+                                                  mtime=0) as out:
+            out.write(text.encode("utf-8"))
+    else:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+
+
+def write_texts(texts: dict[str | os.PathLike, str]) -> None:
+    """Write files that belong together (``{path: text}``): all of them or none."""
+    with atomic_paths(*texts) as tmps:
+        for tmp, (path, text) in zip(tmps, texts.items(), strict=True):
+            write_text_to(tmp, text, str(path).endswith(".gz"))
+
+
 def write_text(text: str, path: str | os.PathLike) -> None:
     """Write text atomically (gzip without timestamp when the name ends in .gz)."""
     with atomic_path(path) as tmp:
-        if str(path).endswith(".gz"):
-            with open(tmp, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw,
-                                                      mtime=0) as gz:
-                gz.write(text.encode("utf-8"))
-        else:
-            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(text)
+        write_text_to(tmp, text, str(path).endswith(".gz"))
 
 
 def table_text(df: pd.DataFrame, float_format: str | None = "%.6g") -> str:

@@ -20,7 +20,7 @@ import torch
 from .. import __version__
 from ..data.alphabet import ALPHABET
 from ..errors import InputError, one_line
-from ..output import atomic_path, json_text
+from ..output import atomic_paths, json_text, write_text_to
 from .cnn import CNN
 from .factory import MODEL_TYPES, Model, model_type
 from .kan import KAN
@@ -45,10 +45,9 @@ def save(model: Model, out_dir: str | os.PathLike, meta: dict[str, Any]) -> None
         arch = model.config()
     info = {"kanbio_version": __version__, "type": kind, "architecture": arch,
             "alphabet": ALPHABET, **meta}
-    with atomic_path(out / "model.pt") as tmp:
-        torch.save(state, tmp)
-    with atomic_path(out / "model.json") as tmp:
-        Path(tmp).write_text(json_text(info))
+    with atomic_paths(out / "model.pt", out / "model.json") as (tmp_pt, tmp_json):
+        torch.save(state, tmp_pt)
+        write_text_to(tmp_json, json_text(info), gz=False)
 
 
 def _major(version: Any) -> int | None:

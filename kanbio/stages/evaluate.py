@@ -17,7 +17,7 @@ from kanbio.data.table import read_encoded
 from kanbio.errors import InputError
 from kanbio.metrics import binary_metrics, bootstrap_ci, validation_threshold
 from kanbio.models import checkpoint, predict_logit
-from kanbio.output import write_json, write_table
+from kanbio.output import json_text, table_text, write_texts
 
 
 def predictions(model_dir: str | os.PathLike, windows_path: str | os.PathLike) -> tuple[
@@ -68,9 +68,10 @@ def evaluate(model_dir: str | os.PathLike, windows_path: str | os.PathLike,
         "train_seconds": meta.get("train_seconds"),
         "peak_rss_mb": meta.get("peak_rss_mb"),
     }
-    write_table(preds.assign(score=np.round(preds.score, 6)),
-                Path(out_path).with_name("predictions.tsv.gz"), float_format="%.6f")
-    write_json(result, out_path)
+    write_texts({  # both or neither
+        Path(out_path).with_name("predictions.tsv.gz"):
+            table_text(preds.assign(score=np.round(preds.score, 6)), float_format="%.6f"),
+        out_path: json_text(result)})
     return result
 
 

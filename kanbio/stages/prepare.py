@@ -27,7 +27,7 @@ from kanbio.data.fasta import (
 from kanbio.data.table import SPLITS, WINDOW_COLUMNS
 from kanbio.data.windows import extract
 from kanbio.errors import InputError
-from kanbio.output import atomic_path, json_text, table_text, write_text
+from kanbio.output import json_text, table_text, write_texts
 
 
 def _read_side(ds: dict, prefix: str, report: ReadReport) -> tuple[pd.DataFrame, dict[str, str],
@@ -198,9 +198,7 @@ def write(table: pd.DataFrame, summary: dict, out_dir: str | os.PathLike) -> tup
     """Write ``windows.tsv.gz`` and ``summary.json``: both or neither."""
     out = Path(out_dir)
     win_path, sum_path = out / "windows.tsv.gz", out / "summary.json"
-    with atomic_path(sum_path) as tmp_sum:
-        Path(tmp_sum).write_text(json_text(summary))
-        write_text(table_text(table), win_path)
+    write_texts({win_path: table_text(table), sum_path: json_text(summary)})
     return win_path, sum_path
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from kanbio.config import DEFAULTS, read_yaml, validate_model
 from kanbio.data.table import read_encoded
 from kanbio.errors import InputError
-from kanbio.output import json_text, write_table, write_text
+from kanbio.output import json_text, table_text, write_texts
 from kanbio.search import METRICS, apply, search
 
 
@@ -29,8 +29,7 @@ def search_table(windows_path: str | os.PathLike, spec: dict[str, Any], out_tsv:
         result, choice = search(idx[tr], y[tr], idx[va], y[va], spec, seed, metric, reference)
     except InputError as err:
         raise InputError(str(err), path=str(windows_path)) from None
-    write_table(result, out_tsv)
-    write_text(json_text(choice), out_json)
+    write_texts({out_tsv: table_text(result), out_json: json_text(choice)})
     return choice
 
 

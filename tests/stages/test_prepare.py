@@ -280,3 +280,18 @@ def test_a_predefined_test_set_carves_validation_by_homology_by_default():
     assert kcfg.dataset(top, "d")["split"]["method"] == "protein"
     windows = {"positives": "p.fa", "test_positives": "tp.fa", "residues": "K"}
     assert kcfg.dataset({"datasets": {"d": windows}}, "d")["split"]["method"] == "protein"
+
+
+def test_output_path_problems_are_one_line_naming_the_path(tmp_path, capsys):
+    fasta = write(tmp_path / "in.fasta", ">a\nMK#AKAK\n>b\nMKAK#AK\n>c\nMKAKAK\n")
+    blocker = write(tmp_path / "taken", "a file where the output folder should go")
+    code, err = run_cli(["prepare", "--fasta", fasta, "--residues", "K", "--out", blocker], capsys)
+    assert code == 1 and err.strip() == (f"kanbio: error: {blocker}: exists and is not a folder "
+                                         "(an output folder was expected)")
+    (tmp_path / "summary.json").mkdir()  # an output file whose name is taken by a folder
+    code, err = run_cli(["prepare", "--fasta", fasta, "--residues", "K", "--out", str(tmp_path)],
+                        capsys)
+    taken = tmp_path / "summary.json"
+    assert code == 1 and err.strip() == f"kanbio: error: {taken}: is a directory"
+    assert not list(tmp_path.glob(".*.tmp*"))  # the temporary file is gone
+    assert not (tmp_path / "windows.tsv.gz").exists()  # both outputs or neither
