@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import sys
 from collections.abc import Sequence
 
@@ -56,11 +55,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def _system_error(err: BaseException) -> str:
-    """One line for an OSError: the path it concerns (for a rename, the destination, not the
-    temporary file) and the system's reason; other errors as they are."""
+    """One line for an OSError: the path it concerns (for a rename, the destination) and the
+    system's reason; other errors as they are."""
     if isinstance(err, OSError) and err.strerror and (err.filename2 or err.filename):
-        name = str(err.filename2 or err.filename)
-        name = re.sub(r"(^|/)\.([^/]+)\.tmp\d+$", r"\1\2", name)  # atomic writes' temporary file
+        name = err.filename2 or err.filename
         if isinstance(err, FileExistsError):
             return f"{name}: exists and is not a folder (an output folder was expected)"
         return f"{name}: {err.strerror.lower()}"

@@ -43,11 +43,16 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[str]]:
 
 @contextlib.contextmanager
 def _temporary(path: Path) -> Iterator[str]:
-    """A temporary path next to ``path``, removed on exit unless renamed away."""
+    """A temporary path next to ``path``, removed on exit unless renamed away; a system error
+    about it names ``path``, the file the caller asked for."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         yield str(tmp)
+    except OSError as err:
+        if str(tmp) not in (err.filename, err.filename2):
+            raise
+        raise type(err)(err.errno, err.strerror, str(path)) from None
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -53,16 +53,18 @@ class _GzipChecked(io.RawIOBase):
 _STREAMS: dict[str, bytes] = {}  # standard input and pipes, read once per process
 
 
-def _stream(path: str) -> bytes | None:
-    """The whole content of ``-`` (standard input) or a pipe; None for a regular file.
+def _is_stream(path: str) -> bool:
+    """``-`` (standard input), or a path that exists but is neither file nor folder (a pipe)."""
+    p = Path(path)
+    return path == "-" or (p.exists() and not p.is_file() and not p.is_dir())
+
+
+def _stream(path: str) -> bytes:
+    """The whole content of standard input or a pipe.
 
     A pipe can be read only once, and its first bytes are needed before the parser sees them
     (gzip and binary checks), so it is read into memory on first use and replayed after that.
     """
-    if path != "-":
-        p = Path(path)
-        if not p.exists() or p.is_file() or p.is_dir():
-            return None
     if path not in _STREAMS:
         try:
             if path == "-":
@@ -84,7 +86,7 @@ def open_text(path: str | os.PathLike) -> io.TextIOBase:
     :class:`InputError`; a decoding error past the first 64 KiB raises UnicodeDecodeError.
     """
     p = Path(path)
-    data = _stream(str(path))
+    data = _stream(str(path)) if _is_stream(str(path)) else None
     if data is None:
         if not p.exists():
             raise InputError("file not found", path=str(p))
